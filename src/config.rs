@@ -1,0 +1,1 @@
+//! The TOML configuration: every key with a safe default, unknown keys refused.

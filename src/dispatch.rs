@@ -1,0 +1,1 @@
+//! The dispatcher: turns outbox and modem events into sends.

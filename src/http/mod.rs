@@ -1,0 +1,1 @@
+//! HTTP: the public OwnID endpoint and the admin listener.

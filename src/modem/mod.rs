@@ -1,0 +1,176 @@
+//! The modem driver: initialisation, health, sending SMS, reconnecting after an unplug,
+//! and the observable per-modem state. The only code that opens a tty.
+//!
+//! The rest of the program sees a modem through a [`ModemHandle`]: it asks it to send the
+//! parts of one message and watches its [`ModemStatus`]. Status reports and incoming
+//! messages arrive as [`ModemEvent`]s on the channel given to [`spawn`].
+//!
+//! (Interface agreed before implementation; the driver behind it is the modem issue's work.)
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+/// How to reach and operate one modem. Built from the `[[modem]]` configuration table.
+#[derive(Debug, Clone)]
+pub struct ModemConfig {
+    /// The operator's name for the modem, used in logs, metrics and the status page.
+    pub name: String,
+    /// The serial port; a `/dev/serial/by-id/` path or a udev name is followed on reconnect.
+    pub port: PathBuf,
+    pub baud: u32,
+    /// The SIM PIN, already read from its file.
+    pub pin: Option<String>,
+    /// When set, the modem found on `port` must have this IMEI.
+    pub imei: Option<String>,
+    /// Whether to ask the network for delivery reports.
+    pub status_reports: bool,
+    pub timeouts: ModemTimeouts,
+}
+
+/// Timeouts and intervals of the driver; the defaults suit real modems.
+#[derive(Debug, Clone)]
+pub struct ModemTimeouts {
+    /// A plain command's final result.
+    pub command: Duration,
+    /// The `> ` prompt after `AT+CMGS=<len>`.
+    pub prompt: Duration,
+    /// The `+CMGS:` answer after the PDU and Ctrl-Z (networks can take tens of seconds).
+    pub submit: Duration,
+    /// How long to wait for network registration before reporting the modem as failing.
+    pub registration: Duration,
+    /// Interval of idle health checks.
+    pub health_interval: Duration,
+    /// First and largest delay between attempts to reopen a vanished port.
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+}
+
+impl Default for ModemTimeouts {
+    fn default() -> Self {
+        ModemTimeouts {
+            command: Duration::from_secs(5),
+            prompt: Duration::from_secs(5),
+            submit: Duration::from_secs(60),
+            registration: Duration::from_secs(60),
+            health_interval: Duration::from_secs(30),
+            reconnect_min: Duration::from_millis(500),
+            reconnect_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The life cycle of a modem as the rest of the program sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModemState {
+    /// Opening the port.
+    Connecting,
+    /// Port open; running the initialisation sequence or waiting for registration.
+    Initialising,
+    /// Registered and idle: can take a message.
+    Ready,
+    /// Sending a message.
+    Sending,
+    /// Open but not working (no SIM, not registered, repeated errors); being recovered.
+    Failing,
+    /// The port is gone; reopening with backoff.
+    Disconnected,
+}
+
+impl ModemState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModemState::Connecting => "connecting",
+            ModemState::Initialising => "initialising",
+            ModemState::Ready => "ready",
+            ModemState::Sending => "sending",
+            ModemState::Failing => "failing",
+            ModemState::Disconnected => "disconnected",
+        }
+    }
+}
+
+/// What the modem said about itself; fields stay `None` where the modem did not answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModemIdentity {
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub firmware: Option<String>,
+    pub imei: Option<String>,
+    pub imsi: Option<String>,
+    pub iccid: Option<String>,
+}
+
+/// A snapshot of one modem, published on a watch channel whenever it changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModemStatus {
+    pub name: String,
+    pub state: ModemState,
+    pub identity: ModemIdentity,
+    pub operator: Option<String>,
+    /// Received signal strength from `AT+CSQ`, in dBm; `None` when unknown (CSQ 99).
+    pub signal_dbm: Option<i32>,
+    /// The last problem, in words an operator understands.
+    pub last_error: Option<String>,
+}
+
+/// Why a send did not complete. `sent` holds the message references of the parts that the
+/// network did accept before the failure, so a retry sends only the remaining parts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The network refused the message for good (e.g. unknown subscriber, invalid PDU).
+    #[error("permanent failure: {reason}")]
+    Permanent { reason: String, sent: Vec<u8> },
+    /// Try again later, possibly on another modem (congestion, no network service,
+    /// modem not ready, port lost before the PDU went out).
+    #[error("temporary failure: {reason}")]
+    Temporary { reason: String, sent: Vec<u8> },
+    /// The PDU went out but no `+CMGS` came back: the SMS may or may not have been sent.
+    #[error("outcome unknown: {reason}")]
+    Unknown { reason: String, sent: Vec<u8> },
+}
+
+/// Something the modem reported by itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModemEvent {
+    /// A delivery report for a part this modem sent earlier.
+    StatusReport {
+        modem: String,
+        report: crate::sms::StatusReport,
+    },
+}
+
+/// A request to send the encoded parts of one message, in order.
+#[derive(Debug)]
+pub struct SendJob {
+    pub parts: Vec<crate::sms::SubmitPdu>,
+    pub reply: tokio::sync::oneshot::Sender<Result<Vec<u8>, SendError>>,
+}
+
+/// The rest of the program's view of one modem worker.
+#[derive(Clone)]
+pub struct ModemHandle {
+    pub name: String,
+    jobs: mpsc::Sender<SendJob>,
+    status: watch::Receiver<ModemStatus>,
+}
+
+impl ModemHandle {
+    /// Sends the parts of one message in order and returns each part's message reference.
+    /// Fails with `Temporary` at once when the modem is not ready.
+    pub async fn send(&self, parts: Vec<crate::sms::SubmitPdu>) -> Result<Vec<u8>, SendError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let gone = || SendError::Temporary {
+            reason: format!("modem {} worker has stopped", self.name),
+            sent: Vec::new(),
+        };
+        self.jobs.send(SendJob { parts, reply }).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
+    /// The modem's current status, updated whenever it changes.
+    pub fn status(&self) -> watch::Receiver<ModemStatus> {
+        self.status.clone()
+    }
+}

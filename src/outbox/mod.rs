@@ -1,0 +1,1 @@
+//! The durable outbox on SQLite: message states, retries, TTL, redaction, delivery reports.

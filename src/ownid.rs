@@ -1,0 +1,1 @@
+//! OwnID's signature scheme (pure): HMAC-SHA256 over `body + "." + timestamp`.
