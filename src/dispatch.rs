@@ -1,1 +1,359 @@
-//! The dispatcher: turns outbox and modem events into sends.
+//! The dispatcher: turns outbox and modem events into sends. Driven by events, never by a
+//! polling loop: it wakes when a message is accepted, when a send finishes, when a modem's
+//! state changes, when a delivery report arrives, and at the exact time the next retry or
+//! expiry falls due.
+//!
+//! A message goes to a ready, idle modem at once; the modems send in parallel; a temporary
+//! error is retried with backoff, preferring a modem that has not been failing; a permanent
+//! error fails the message; an unknown outcome is recorded and never retried blindly; a
+//! message past its time to live expires and is never sent late. A modem that keeps failing
+//! leaves the rotation for a cool-down that grows while it keeps failing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::http::now_ms;
+use crate::metrics::Metrics;
+use crate::modem::{ModemEvent, ModemHandle, ModemState, SendError};
+use crate::outbox::{Claimed, Outbox};
+use crate::sms::{PhoneNumber, SubmitOptions};
+
+/// Whether the public endpoint should accept messages: yes while a modem is ready, and for
+/// a grace period after the last one was, so a short outage doesn't bounce requests; after
+/// that OwnID gets 503 instead of a message that would wait for nothing.
+#[derive(Debug)]
+pub struct Readiness {
+    grace_ms: u64,
+    ready_now: AtomicBool,
+    /// When a modem was last seen ready (or the service started).
+    last_ready_ms: AtomicU64,
+}
+
+impl Readiness {
+    pub fn new(grace: Duration, started_ms: u64) -> Self {
+        Readiness {
+            grace_ms: grace.as_millis() as u64,
+            ready_now: AtomicBool::new(false),
+            last_ready_ms: AtomicU64::new(started_ms),
+        }
+    }
+
+    pub fn accepting(&self, now_ms: u64) -> bool {
+        self.ready_now.load(Ordering::Relaxed)
+            || now_ms.saturating_sub(self.last_ready_ms.load(Ordering::Relaxed)) < self.grace_ms
+    }
+
+    pub fn any_ready(&self) -> bool {
+        self.ready_now.load(Ordering::Relaxed)
+    }
+
+    fn update(&self, any_ready: bool, now_ms: u64) {
+        let was_ready = self.ready_now.swap(any_ready, Ordering::Relaxed);
+        if any_ready || was_ready {
+            self.last_ready_ms.store(now_ms, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The retry policy and codec options of the dispatcher.
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    pub sms: SubmitOptions,
+    /// Sends attempted before a message that keeps failing temporarily is failed.
+    pub max_attempts: u32,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Consecutive failed sends after which a modem leaves the rotation for a while.
+    pub modem_failure_threshold: u32,
+    pub modem_cooldown: Duration,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            sms: SubmitOptions::default(),
+            max_attempts: 5,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+            modem_failure_threshold: 3,
+            modem_cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The delay before attempt `attempts + 1`, after `attempts` failed ones (pure).
+pub fn backoff(config: &DispatchConfig, attempts: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.saturating_sub(1));
+    config.backoff_initial.saturating_mul(factor).min(config.backoff_max)
+}
+
+struct ModemSlot {
+    handle: ModemHandle,
+    status: watch::Receiver<crate::modem::ModemStatus>,
+    busy: bool,
+    consecutive_failures: u32,
+    benched_until: Option<Instant>,
+}
+
+impl ModemSlot {
+    fn available(&self, now: Instant) -> bool {
+        !self.busy
+            && self.status.borrow().state == ModemState::Ready
+            && self.benched_until.is_none_or(|until| now >= until)
+    }
+}
+
+/// What a finished send task hands back.
+struct Outcome {
+    slot: usize,
+    message: Claimed,
+    result: Result<Vec<u8>, SendError>,
+    started: Instant,
+}
+
+/// Runs the dispatcher until `shutdown` fires; then waits for the sends under way.
+pub async fn run(
+    outbox: Outbox,
+    modems: Vec<ModemHandle>,
+    mut events: mpsc::Receiver<ModemEvent>,
+    wake: Arc<Notify>,
+    readiness: Arc<Readiness>,
+    metrics: Arc<Metrics>,
+    config: DispatchConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let status_changed = Arc::new(Notify::new());
+    let mut slots: Vec<ModemSlot> = modems
+        .into_iter()
+        .map(|handle| {
+            let status = handle.status();
+            forward_changes(status.clone(), status_changed.clone());
+            ModemSlot { handle, status, busy: false, consecutive_failures: 0, benched_until: None }
+        })
+        .collect();
+    let mut sends: JoinSet<Outcome> = JoinSet::new();
+
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let now = Instant::now();
+        readiness.update(
+            slots.iter().any(|s| matches!(s.status.borrow().state, ModemState::Ready | ModemState::Sending)),
+            now_ms(),
+        );
+        match outbox.expire_due(now_ms() as i64).await {
+            Ok(expired) if !expired.is_empty() => {
+                tracing::warn!(count = expired.len(), "messages expired unsent");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "expiring messages failed"),
+        }
+        assign(&outbox, &mut slots, &mut sends, &config, now).await;
+
+        let next_due = outbox.next_due_at().await.ok().flatten();
+        let benched_end = slots.iter().filter_map(|s| s.benched_until).filter(|&t| t > now).min();
+        let sleep_until = earliest(next_due.map(instant_of_ms), benched_end);
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = status_changed.notified() => {}
+            _ = shutdown.changed() => {}
+            Some(joined) = sends.join_next(), if !sends.is_empty() => {
+                if let Ok(outcome) = joined {
+                    finish(&outbox, &mut slots, &metrics, &config, outcome).await;
+                }
+            }
+            Some(event) = events.recv() => record_event(&outbox, event).await,
+            _ = sleep_opt(sleep_until) => {}
+        }
+    }
+    // Let the sends under way finish, so their outcome is recorded rather than left as
+    // `sending` (which a restart would resend).
+    while let Some(joined) = sends.join_next().await {
+        if let Ok(outcome) = joined {
+            finish(&outbox, &mut slots, &metrics, &config, outcome).await;
+        }
+    }
+}
+
+/// Gives due messages to available modems, the least-failing modem first.
+async fn assign(
+    outbox: &Outbox,
+    slots: &mut [ModemSlot],
+    sends: &mut JoinSet<Outcome>,
+    config: &DispatchConfig,
+    now: Instant,
+) {
+    loop {
+        let Some(index) = (0..slots.len())
+            .filter(|&i| slots[i].available(now))
+            .min_by_key(|&i| slots[i].consecutive_failures)
+        else {
+            return;
+        };
+        let slot = &mut slots[index];
+        let message = match outbox.claim_next(now_ms() as i64, &slot.handle.name).await {
+            Ok(Some(message)) => message,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(%error, "claiming a message failed");
+                return;
+            }
+        };
+        slot.busy = true;
+        let handle = slot.handle.clone();
+        let sms = config.sms.clone();
+        sends.spawn(async move {
+            let started = Instant::now();
+            let result = send(&handle, &message, sms).await;
+            Outcome { slot: index, message, result, started }
+        });
+    }
+}
+
+/// Encodes what is left of a message, with a validity period set from the time the code
+/// has left, and sends it.
+async fn send(modem: &ModemHandle, message: &Claimed, mut sms: SubmitOptions) -> Result<Vec<u8>, SendError> {
+    let left_ms = message.expires_at_ms - now_ms() as i64;
+    if left_ms <= 0 {
+        return Err(SendError::Temporary { reason: "expired before sending".into(), sent: Vec::new() });
+    }
+    sms.validity = Duration::from_millis(left_ms as u64);
+    let permanent = |reason: String| SendError::Permanent { reason, sent: Vec::new() };
+    let to = PhoneNumber::parse(&message.to).map_err(|e| permanent(format!("stored number: {e}")))?;
+    let parts = crate::sms::encode_submit(&to, &message.text, message.reference, &sms)
+        .map_err(|e| permanent(format!("encoding: {e}")))?;
+    let remaining: Vec<_> = parts.into_iter().skip(message.parts_sent as usize).collect();
+    modem.send(remaining).await
+}
+
+async fn finish(
+    outbox: &Outbox,
+    slots: &mut [ModemSlot],
+    metrics: &Metrics,
+    config: &DispatchConfig,
+    outcome: Outcome,
+) {
+    let Outcome { slot: index, message, result, started } = outcome;
+    let slot = &mut slots[index];
+    slot.busy = false;
+    let modem = slot.handle.name.clone();
+    let id = message.id;
+    let now = now_ms() as i64;
+    let stored = match result {
+        Ok(references) => {
+            slot.consecutive_failures = 0;
+            slot.benched_until = None;
+            metrics.send(&modem, "sent");
+            metrics.send_latency(Duration::from_millis((now - message.created_at_ms).max(0) as u64));
+            tracing::info!(message_id = id, modem = %modem, parts = references.len(), elapsed_ms = started.elapsed().as_millis() as u64, "message sent");
+            outbox.mark_sent(id, references, now).await
+        }
+        Err(SendError::Permanent { reason, sent }) => {
+            metrics.send(&modem, "permanent");
+            tracing::warn!(message_id = id, modem = %modem, %reason, "message failed permanently");
+            outbox.mark_failed(id, sent, &reason, now).await
+        }
+        Err(SendError::Unknown { reason, sent }) => {
+            metrics.send(&modem, "unknown");
+            note_failure(slot, config);
+            tracing::warn!(message_id = id, modem = %modem, %reason, "send outcome unknown; not retried");
+            outbox.mark_unknown(id, sent, &reason, now).await
+        }
+        Err(SendError::Temporary { reason, sent }) => {
+            metrics.send(&modem, "temporary");
+            note_failure(slot, config);
+            let attempts = message.attempts + 1;
+            if attempts >= config.max_attempts {
+                tracing::warn!(message_id = id, modem = %modem, %reason, attempts, "message failed after retries");
+                outbox.mark_failed(id, sent, &reason, now).await
+            } else {
+                let delay = backoff(config, attempts);
+                tracing::info!(message_id = id, modem = %modem, %reason, retry_in_ms = delay.as_millis() as u64, "temporary failure; will retry");
+                outbox.mark_retry(id, sent, &reason, now + delay.as_millis() as i64).await
+            }
+        }
+    };
+    if let Err(error) = stored {
+        tracing::error!(message_id = id, %error, "recording a send outcome failed");
+    }
+}
+
+fn note_failure(slot: &mut ModemSlot, config: &DispatchConfig) {
+    slot.consecutive_failures += 1;
+    if slot.consecutive_failures >= config.modem_failure_threshold {
+        let extra = slot.consecutive_failures - config.modem_failure_threshold;
+        let cooldown = config.modem_cooldown.saturating_mul(2u32.saturating_pow(extra.min(4)));
+        tracing::warn!(modem = %slot.handle.name, failures = slot.consecutive_failures, cooldown_s = cooldown.as_secs(), "modem leaves the rotation");
+        slot.benched_until = Some(Instant::now() + cooldown);
+    }
+}
+
+async fn record_event(outbox: &Outbox, event: ModemEvent) {
+    match event {
+        ModemEvent::StatusReport { modem, report } => {
+            let status = report.status;
+            match outbox.record_delivery(&modem, report.message_reference, status, now_ms() as i64).await {
+                Ok(Some(id)) => tracing::info!(message_id = id, modem = %modem, status = status.describe(), "delivery report"),
+                Ok(None) => tracing::debug!(modem = %modem, "delivery report for no known message"),
+                Err(error) => tracing::error!(%error, "recording a delivery report failed"),
+            }
+        }
+    }
+}
+
+/// Wakes `notify` whenever the watched modem status changes.
+fn forward_changes(mut status: watch::Receiver<crate::modem::ModemStatus>, notify: Arc<Notify>) {
+    tokio::spawn(async move {
+        while status.changed().await.is_ok() {
+            notify.notify_one();
+        }
+    });
+}
+
+fn instant_of_ms(at_ms: i64) -> Instant {
+    let delta = at_ms - now_ms() as i64;
+    Instant::now() + Duration::from_millis(delta.max(0) as u64)
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+async fn sleep_opt(until: Option<Instant>) {
+    match until {
+        Some(until) => tokio::time::sleep_until(until.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let config = DispatchConfig::default();
+        let delays: Vec<u64> = (1..=7).map(|a| backoff(&config, a).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30]);
+    }
+
+    #[test]
+    fn readiness_has_a_grace_period() {
+        let readiness = Readiness::new(Duration::from_secs(60), 1_000);
+        assert!(readiness.accepting(30_000), "within the grace period after start");
+        assert!(!readiness.accepting(61_000), "grace period over, no modem ready");
+        readiness.update(true, 61_000);
+        assert!(readiness.accepting(500_000));
+        readiness.update(false, 500_000);
+        assert!(readiness.accepting(559_999));
+        assert!(!readiness.accepting(560_000));
+    }
+}
