@@ -17,3 +17,4 @@ pub mod policy;
 pub mod ratelimit;
 pub mod sim;
 pub mod sms;
+pub mod logging;
