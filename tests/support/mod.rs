@@ -1,0 +1,142 @@
+//! Helpers shared by the service tests: signing OwnID requests, posting them over real
+//! HTTP, and running the service as a child process.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+/// The shared secret the tests use, base64 as the OwnID console shows it.
+pub const SECRET_B64: &str = "c21zYnJpZGdlLXRlc3Qtc2VjcmV0LWtleS0zMi1ieXRlcyE=";
+
+pub fn secret() -> smsbridge::ownid::SharedSecret {
+    smsbridge::ownid::SharedSecret::from_base64(SECRET_B64).expect("test secret")
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// A request body as OwnID sends it.
+pub fn body(number: &str, text: &str) -> String {
+    serde_json::json!({ "phoneNumber": number, "messageText": text, "code": "123456" }).to_string()
+}
+
+/// Posts `body` signed with the test secret at the current time.
+pub async fn post_signed(client: &reqwest::Client, url: &str, body: &str) -> reqwest::Response {
+    let ts = now_ms().to_string();
+    post_with(client, url, body, Some(&ts), Some(&sign(body, &ts))).await
+}
+
+pub fn sign(body: &str, ts: &str) -> String {
+    smsbridge::ownid::sign(&secret(), body.as_bytes(), ts)
+}
+
+/// Posts `body` with the given OwnID headers (`None` leaves a header out).
+pub async fn post_with(
+    client: &reqwest::Client,
+    url: &str,
+    body: &str,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+) -> reqwest::Response {
+    let mut request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(ts) = timestamp {
+        request = request.header("ownid-timestamp", ts);
+    }
+    if let Some(sig) = signature {
+        request = request.header("ownid-signature", sig);
+    }
+    request.send().await.expect("request reaches the service")
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Writes the secret file and a configuration for the given modem ports into `dir`.
+pub fn write_config(dir: &Path, modem_ports: &[PathBuf], extra: &str) -> (PathBuf, SocketAddr, SocketAddr) {
+    let public: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let secret_file = dir.join("shared-secret");
+    std::fs::write(&secret_file, format!("{SECRET_B64}\n")).unwrap();
+    let mut toml = format!(
+        "state_dir = {state:?}\n[http]\nlisten = \"{public}\"\nadmin_listen = \"{admin}\"\n[ownid]\nshared_secret_file = {secret:?}\n",
+        state = dir.join("state").display().to_string(),
+        secret = secret_file.display().to_string(),
+    );
+    for (i, port) in modem_ports.iter().enumerate() {
+        toml.push_str(&format!("[[modem]]\nname = \"modem{i}\"\nport = {:?}\n", port.display().to_string()));
+    }
+    toml.push_str(extra);
+    let path = dir.join("smsbridge.toml");
+    std::fs::write(&path, toml).unwrap();
+    (path, public, admin)
+}
+
+/// The service running as a child process, killed when dropped.
+pub struct ServiceProcess {
+    pub child: Child,
+}
+
+impl ServiceProcess {
+    pub fn start(config: &Path) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_smsbridge"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .env_remove("SMSBRIDGE_SHARED_SECRET")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start smsbridge serve");
+        ServiceProcess { child }
+    }
+
+    /// `kill -9`: no chance to clean up.
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
+/// Polls `url` until it answers 200 or `within` passes.
+pub async fn wait_for_200(client: &reqwest::Client, url: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(response) = client.get(url).send().await {
+            if response.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{url} did not answer 200 within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls `check` until it returns `Some` or `within` passes.
+pub async fn eventually<T>(within: Duration, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
