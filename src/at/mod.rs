@@ -2,3 +2,4 @@
 //! (`command`), and the engine that runs one command at a time over a byte stream (`engine`).
 
 pub mod parse;
+pub mod command;
