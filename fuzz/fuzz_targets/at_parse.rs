@@ -27,7 +27,9 @@ fn chunks<'a>(input: &'a [u8], sizes: &'a [u8]) -> Vec<&'a [u8]> {
     let mut rest = input;
     let mut i = 0;
     while !rest.is_empty() {
-        let size = sizes.get(i % sizes.len().max(1)).map_or(1, |&s| usize::from(s) % 64 + 1);
+        let size = sizes
+            .get(i % sizes.len().max(1))
+            .map_or(1, |&s| usize::from(s) % 64 + 1);
         let (head, tail) = rest.split_at(size.min(rest.len()));
         out.push(head);
         rest = tail;
@@ -51,7 +53,9 @@ fuzz_target!(|data: &[u8]| {
         },
         Pending {
             echo: "AT+CMGL=4",
-            info_prefixes: &["+CMGL:", "+CMGR:", "+CSQ:", "+COPS:", "+CPMS:", "+CREG:", "+CPIN:"],
+            info_prefixes: &[
+                "+CMGL:", "+CMGR:", "+CSQ:", "+COPS:", "+CPMS:", "+CREG:", "+CPIN:",
+            ],
             bare_lines: true,
             expects_prompt: false,
         },
