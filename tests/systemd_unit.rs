@@ -40,7 +40,9 @@ fn verify_reports_nothing_about_the_unit() {
     // Lines about other units on this machine (a broken unrelated unit file) are not ours.
     let ours: Vec<&str> = text
         .lines()
-        .filter(|line| line.contains("smsbridge.service") || line.contains(&*copy.to_string_lossy()))
+        .filter(|line| {
+            line.contains("smsbridge.service") || line.contains(&*copy.to_string_lossy())
+        })
         .collect();
     assert!(
         out.status.success() && ours.is_empty(),
@@ -69,7 +71,8 @@ fn verify_catches_a_broken_unit() {
     ]);
     let text = combined(&out);
     assert!(
-        text.lines().any(|l| l.contains("smsbridge.service") && l.contains("notifyy")),
+        text.lines()
+            .any(|l| l.contains("smsbridge.service") && l.contains("notifyy")),
         "systemd-analyze verify did not report an invalid Type=:\n{text}"
     );
 }
@@ -89,7 +92,10 @@ fn security_exposure_is_at_most_two() {
     assert!(
         score <= MAX_EXPOSURE,
         "exposure {score} is above {MAX_EXPOSURE}; the items still open:\n{}",
-        text.lines().filter(|l| l.starts_with('✗')).collect::<Vec<_>>().join("\n")
+        text.lines()
+            .filter(|l| l.starts_with('✗'))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -121,7 +127,10 @@ fn unit_keeps_the_directives_others_rely_on() {
         ("User", "smsbridge"),
         ("SupplementaryGroups", "dialout"),
         ("StateDirectory", "smsbridge"),
-        ("LoadCredential", "shared-secret:/etc/smsbridge/shared-secret"),
+        (
+            "LoadCredential",
+            "shared-secret:/etc/smsbridge/shared-secret",
+        ),
         ("DevicePolicy", "closed"),
         ("NoNewPrivileges", "yes"),
         ("ProtectSystem", "strict"),
@@ -132,7 +141,9 @@ fn unit_keeps_the_directives_others_rely_on() {
         );
     }
     assert!(
-        service.iter().any(|(k, v)| *k == "WatchdogSec" && !v.is_empty()),
+        service
+            .iter()
+            .any(|(k, v)| *k == "WatchdogSec" && !v.is_empty()),
         "[Service] lacks WatchdogSec="
     );
     assert!(
@@ -144,7 +155,9 @@ fn unit_keeps_the_directives_others_rely_on() {
     for class in ["ttyUSB", "ttyACM", "ttyAMA", "ttyS"] {
         let want = format!("char-{class} rw");
         assert!(
-            service.iter().any(|(k, v)| *k == "DeviceAllow" && *v == want),
+            service
+                .iter()
+                .any(|(k, v)| *k == "DeviceAllow" && *v == want),
             "[Service] lacks DeviceAllow={want}"
         );
     }
@@ -183,7 +196,9 @@ fn section<'a>(unit: &'a str, name: &str) -> Vec<(&'a str, &'a str)> {
 
 /// The number in systemd-analyze's "Overall exposure level for X: 1.3 OK" line.
 fn exposure(text: &str) -> Option<f64> {
-    let line = text.lines().find(|l| l.contains("Overall exposure level"))?;
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))?;
     let (_, rest) = line.rsplit_once(": ")?;
     rest.split_whitespace().next()?.parse().ok()
 }
