@@ -134,6 +134,16 @@ fn each_listed_modem_is_hidden_from_modemmanager_as_a_whole() {
             m.pid
         );
     }
+    // Huawei modes reached with usb_modeswitch from HiLink firmware (docs/operations.md):
+    // their port layout is not published, but ModemManager must still keep away.
+    for pid in ["155e", "1442"] {
+        let out = run(&rules, &usb_device("12d1", pid));
+        assert_eq!(
+            out.env.get("ID_MM_DEVICE_IGNORE").map(String::as_str),
+            Some("1"),
+            "12d1:{pid}"
+        );
+    }
     for &(vid, pid, what) in UNRELATED_USB_DEVICES {
         let out = run(&rules, &usb_device(vid, pid));
         assert_eq!(
