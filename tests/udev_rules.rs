@@ -284,8 +284,16 @@ fn udevadm_verify_accepts_the_rules_when_available() {
     match help {
         Ok(out) if out.status.success() => {
             let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("udev");
+            // Syntax and semantic errors fail the test; style remarks (systemd 254 and later
+            // report them and exit non-zero unless told not to) are left to the built-in
+            // checker above, since no udevadm with that check was available to write them
+            // against.
+            let mut args = vec!["verify", "--resolve-names=never"];
+            if String::from_utf8_lossy(&out.stdout).contains("--no-style") {
+                args.push("--no-style");
+            }
             let out = Command::new("udevadm")
-                .args(["verify", "--resolve-names=never"])
+                .args(&args)
                 .arg(dir.join("70-smsbridge-modems.rules"))
                 .arg(dir.join("69-smsbridge-local.rules.example"))
                 .output()
