@@ -117,6 +117,16 @@ fn check_verify(
     verify(&secret(), body, timestamp, signature, now, SKEW).map(|_| ())
 }
 
+/// Name, timestamp header, signature header, body, server clock, expected outcome.
+type VerifyCase<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a [u8],
+    u64,
+    Result<(), AuthError>,
+);
+
 #[test]
 fn verify_refuses_each_kind_of_bad_request() {
     let good = sign(&secret(), BODY, TS);
@@ -129,14 +139,7 @@ fn verify_refuses_each_kind_of_bad_request() {
     let other_secret_sig = sign(&SharedSecret::from_base64("b3RoZXI=").unwrap(), BODY, TS);
     let truncated = &good[..good.len() - 4];
 
-    let cases: Vec<(
-        &str,
-        Option<&str>,
-        Option<&str>,
-        &[u8],
-        u64,
-        Result<(), AuthError>,
-    )> = vec![
+    let cases: Vec<VerifyCase> = vec![
         ("genuine", Some(TS), Some(good), BODY, TS_MS, Ok(())),
         (
             "at the edge of the window, late",
