@@ -928,13 +928,18 @@ fn validate_modems(c: &mut Checker, raw: Vec<RawModem>) -> Vec<ModemEntry> {
 fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
     let message = err.message().trim_end();
     let location = err.span().map(|span| Location::of(text, span.start));
-    let mut out = String::new();
     if let Some(unknown) = UnknownKey::parse(message) {
-        out.push_str(&format!("unknown key {:?}", unknown.key));
-        match location.as_ref().and_then(|l| l.table.as_deref()) {
-            None if location.is_some() => out.push_str(" at top level"),
-            None => {}
-            Some(table) => out.push_str(&format!(" in {table}")),
+        let mut out = format!("unknown key {:?}", unknown.key);
+        if let Some(l) = &location {
+            // The table is judged from the headers above, which is only right when the
+            // key starts its line (not inside an inline table or a dotted key).
+            if l.text.trim_start().starts_with(unknown.key.as_str()) {
+                match &l.table {
+                    None => out.push_str(" at top level"),
+                    Some(table) if table.ends_with(']') => out.push_str(&format!(" in {table}")),
+                    Some(table) => out.push_str(&format!(" in [{table}]")),
+                }
+            }
         }
         if let Some(suggestion) = unknown.suggestion() {
             out.push_str(&format!(" (did you mean {suggestion:?}?)"));
@@ -947,22 +952,27 @@ fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
         }
         return out;
     }
+    let message = message
+        .replace("expected i64", "expected an integer")
+        .replace("expected path string", "expected a string");
     match &location {
-        Some(l) => {
-            out.push_str(&format!("line {}, column {}: {message}", l.line, l.column));
-            if let Some(table) = &l.table {
-                out.push_str(&format!(" (in {table})"));
-            }
-            out.push_str(&format!("\n    {}", l.text.trim_end()));
-        }
-        None => out.push_str(message),
+        Some(l) => match l.key() {
+            Some(key) => format!("{key}: {message} (line {})", l.line),
+            None => format!(
+                "line {}, column {}: {message}\n    {}",
+                l.line,
+                l.column,
+                l.text.trim_end()
+            ),
+        },
+        None => message,
     }
-    out
 }
 
 /// Where a byte offset of the TOML text is: line and column (from 1), the line's text,
-/// and the table it lies in, judged from the last `[table]` or `[[array]]` header above it
-/// (`None` at top level; `modem[1]` for the second `[[modem]]`).
+/// and the table it lies in as a key prefix, judged from the last `[table]` or `[[array]]`
+/// header above it (`None` at top level, `http` for `[http]`, `modem[1]` for the second
+/// `[[modem]]`).
 struct Location {
     line: usize,
     column: usize,
@@ -1003,7 +1013,7 @@ impl Location {
                 };
                 table = Some(format!("{name}[{index}]"));
             } else if let Some(name) = header.strip_prefix('[').and_then(|h| h.split(']').next()) {
-                table = Some(format!("[{}]", name.trim()));
+                table = Some(name.trim().to_owned());
             }
         }
         Location {
@@ -1012,6 +1022,25 @@ impl Location {
             text: line_text,
             table,
         }
+    }
+}
+
+impl Location {
+    /// The full key of a `key = value` line (`modem[0].baud`), when the line is one.
+    fn key(&self) -> Option<String> {
+        let (key, _) = self.text.split_once('=')?;
+        let key = key.trim();
+        let bare = !key.is_empty()
+            && key
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
+        if !bare {
+            return None;
+        }
+        Some(match &self.table {
+            None => key.to_owned(),
+            Some(table) => format!("{table}.{key}"),
+        })
     }
 }
 
