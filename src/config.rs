@@ -372,7 +372,10 @@ pub enum SecretError {
         origin: SecretSource,
         error: SecretFormatError,
     },
-    #[error("no shared secret found (looked for {}); see README for the three ways to provide it", .looked.join(", "))]
+    #[error(
+        "no shared secret found: looked for {} (provide one of them)",
+        .looked.join(", ")
+    )]
     NotFound { looked: Vec<String> },
 }
 
@@ -660,7 +663,10 @@ impl Checker {
         value.parse().unwrap_or_else(|_| {
             self.problem(
                 key,
-                format!("{value:?} is not a socket address (write IP:PORT, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\")"),
+                format!(
+                    "{value:?} is not a socket address \
+                     (write IP:PORT, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\")"
+                ),
             );
             SocketAddr::from(([127, 0, 0, 1], 0))
         })

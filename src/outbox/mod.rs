@@ -25,6 +25,9 @@
 //! and a `TRUNCATE` checkpoint soon after removes them from the WAL. Final rows are kept,
 //! redacted, for the status page and replay protection until [`Outbox::purge`].
 //!
+//! Error texts given to `mark_retry`, `mark_failed` and `mark_unknown` are stored and shown
+//! on the status page: words for the operator (`+CMS ERROR: 42`), never a number or a text.
+//!
 //! Time is always a parameter (`now_ms`, Unix epoch milliseconds): the outbox reads no
 //! clock for its decisions, so tests and the dispatcher control it.
 //!
@@ -164,7 +167,8 @@ pub struct Claimed {
     pub text: String,
     pub parts: u8,
     /// Parts the network already accepted in earlier attempts: send parts
-    /// `parts_sent..parts` only.
+    /// `parts_sent..parts` only. It can equal `parts` after a crash between the last part
+    /// and [`Outbox::mark_sent`]; then call `mark_sent` with no references.
     pub parts_sent: u8,
     pub concat_ref: u16,
     /// This attempt's number, from 1.

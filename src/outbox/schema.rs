@@ -68,6 +68,8 @@ pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, String> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| e.to_string())?;
     configure(&conn, busy_timeout).map_err(|e| e.to_string())?;
+    // Room for every statement the outbox prepares, so none is parsed twice.
+    conn.set_prepared_statement_cache_capacity(64);
     migrate(&conn)?;
     Ok(conn)
 }

@@ -44,11 +44,14 @@ impl Ctx<'_> {
         if depth >= self.opts.max_depth {
             return Err(OutboxError::Full { depth });
         }
-        let inserted = self.conn.execute(
-            "INSERT INTO messages (recipient, body, parts, concat_ref, state, created_at,
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO messages (recipient, body, parts, concat_ref, state, created_at,
                                    expires_at, next_attempt_at, signature)
              VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?5, ?7)",
-            params![
+            )?
+            .execute(params![
                 msg.to,
                 msg.text,
                 msg.parts,
@@ -56,8 +59,7 @@ impl Ctx<'_> {
                 msg.created_at_ms,
                 msg.expires_at_ms,
                 msg.signature
-            ],
-        );
+            ]);
         match inserted {
             Ok(_) => {
                 self.counts.add(MessageState::Queued, 1);
@@ -145,11 +147,12 @@ impl Ctx<'_> {
         };
         let text =
             body.ok_or_else(|| OutboxError::Storage(format!("message {id} has lost its text")))?;
-        self.conn.execute(
-            "UPDATE messages SET state = 'sending', attempts = attempts + 1, modem = ?2
+        self.conn
+            .prepare_cached(
+                "UPDATE messages SET state = 'sending', attempts = attempts + 1, modem = ?2
              WHERE id = ?1",
-            params![id.0, modem],
-        )?;
+            )?
+            .execute(params![id.0, modem])?;
         self.counts
             .transition(MessageState::Queued, MessageState::Sending);
         Ok(Some(Claimed {
@@ -186,10 +189,9 @@ impl Ctx<'_> {
                 row.parts, row.parts_sent
             )));
         }
-        self.conn.execute(
-            "UPDATE messages SET sent_at = ?2 WHERE id = ?1",
-            params![id.0, now_ms],
-        )?;
+        self.conn
+            .prepare_cached("UPDATE messages SET sent_at = ?2 WHERE id = ?1")?
+            .execute(params![id.0, now_ms])?;
         self.finish(id, MessageState::Sending, MessageState::Sent, now_ms, None)
     }
 
@@ -204,11 +206,13 @@ impl Ctx<'_> {
         let row = self.record_parts(id, row, sent, now_ms)?;
         match self.opts.retry.next_attempt_at(row.attempts, now_ms) {
             Some(at_ms) => {
-                self.conn.execute(
-                    "UPDATE messages SET state = 'queued', next_attempt_at = ?2, last_error = ?3
-                     WHERE id = ?1",
-                    params![id.0, at_ms, error],
-                )?;
+                self.conn
+                    .prepare_cached(
+                        "UPDATE messages SET state = 'queued', next_attempt_at = ?2,
+                                             last_error = ?3
+                         WHERE id = ?1",
+                    )?
+                    .execute(params![id.0, at_ms, error])?;
                 self.counts
                     .transition(MessageState::Sending, MessageState::Queued);
                 Ok(RetryOutcome::Scheduled { at_ms })
@@ -288,19 +292,29 @@ impl Ctx<'_> {
         let Some((message_id, part_index)) = part else {
             return Ok(None);
         };
-        self.conn.execute(
-            "UPDATE parts SET delivery = ?3, status_code = ?4, reported_at = ?5
-             WHERE message_id = ?1 AND part_index = ?2",
-            params![message_id, part_index, state.as_str(), status_code, now_ms],
-        )?;
+        self.conn
+            .prepare_cached(
+                "UPDATE parts SET delivery = ?3, status_code = ?4, reported_at = ?5
+                 WHERE message_id = ?1 AND part_index = ?2",
+            )?
+            .execute(params![
+                message_id,
+                part_index,
+                state.as_str(),
+                status_code,
+                now_ms
+            ])?;
         Ok(Some(MessageId(message_id)))
     }
 
     pub fn recover(&mut self, now_ms: i64) -> Result<Recovered, OutboxError> {
-        let requeued = self.conn.execute(
-            "UPDATE messages SET state = 'queued', next_attempt_at = ?1 WHERE state = 'sending'",
-            [now_ms],
-        )? as u64;
+        let requeued = self
+            .conn
+            .prepare_cached(
+                "UPDATE messages SET state = 'queued', next_attempt_at = ?1
+                 WHERE state = 'sending'",
+            )?
+            .execute([now_ms])? as u64;
         self.counts.sending = self.counts.sending.saturating_sub(requeued);
         self.counts.queued += requeued;
         Ok(Recovered {
@@ -399,10 +413,10 @@ impl Ctx<'_> {
             )?
             .query_map([older_than_ms], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<Result<_, _>>()?;
-        let deleted = self.conn.execute(
-            "DELETE FROM messages WHERE final_at IS NOT NULL AND final_at < ?1",
-            [older_than_ms],
-        )? as u64;
+        let deleted = self
+            .conn
+            .prepare_cached("DELETE FROM messages WHERE final_at IS NOT NULL AND final_at < ?1")?
+            .execute([older_than_ms])? as u64;
         for (state, count) in gone {
             self.counts.remove(MessageState::parse(&state)?, count);
         }
@@ -496,15 +510,15 @@ impl Ctx<'_> {
             )));
         }
         let modem = row.modem.as_deref().unwrap_or("");
-        self.conn.execute(
-            "INSERT OR REPLACE INTO parts (message_id, part_index, modem, mr, sent_at)
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO parts (message_id, part_index, modem, mr, sent_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id.0, part_index, modem, mr, now_ms],
-        )?;
-        self.conn.execute(
-            "UPDATE messages SET parts_sent = ?2 WHERE id = ?1",
-            params![id.0, part_index + 1],
-        )?;
+            )?
+            .execute(params![id.0, part_index, modem, mr, now_ms])?;
+        self.conn
+            .prepare_cached("UPDATE messages SET parts_sent = ?2 WHERE id = ?1")?
+            .execute(params![id.0, part_index + 1])?;
         Ok(())
     }
 
@@ -522,19 +536,20 @@ impl Ctx<'_> {
             .conn
             .prepare_cached("SELECT recipient FROM messages WHERE id = ?1")?
             .query_row([id.0], |row| row.get(0))?;
-        self.conn.execute(
-            "UPDATE messages
+        self.conn
+            .prepare_cached(
+                "UPDATE messages
              SET state = ?2, final_at = ?3, body = NULL, recipient = ?4,
                  last_error = coalesce(?5, last_error)
              WHERE id = ?1",
-            params![
+            )?
+            .execute(params![
                 id.0,
                 to.as_str(),
                 now_ms,
                 crate::mask::phone(&number),
                 error
-            ],
-        )?;
+            ])?;
         self.counts.transition(from, to);
         self.redacted = true;
         Ok(())
