@@ -40,6 +40,11 @@ impl Ctx<'_> {
                 "a message has at least one part".to_owned(),
             ));
         }
+        if msg.expires_at_ms <= msg.created_at_ms {
+            return Err(OutboxError::Invalid(
+                "the message expires before it is created".to_owned(),
+            ));
+        }
         let depth = self.counts.depth();
         if depth >= self.opts.max_depth {
             return Err(OutboxError::Full { depth });
