@@ -11,6 +11,7 @@ pub mod http;
 pub mod mask;
 pub mod metrics;
 pub mod modem;
+pub mod modemmanager;
 pub mod outbox;
 pub mod ownid;
 pub mod policy;
