@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use crate::http::now_ms;
 use crate::metrics::Metrics;
 use crate::modem::{ModemEvent, ModemHandle, ModemState, SendError};
-use crate::outbox::{Claimed, Outbox};
+use crate::outbox::{Claimed, DeliveryState, Outbox, RetryOutcome};
 use crate::sms::{PhoneNumber, SubmitOptions};
 
 /// Whether the public endpoint should accept messages: yes while a modem is ready, and for
@@ -59,16 +59,14 @@ impl Readiness {
     }
 }
 
-/// The retry policy and codec options of the dispatcher.
+/// The dispatcher's options. The retry schedule itself belongs to the outbox
+/// (`queue.max_attempts`, `queue.retry_backoff_*`).
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
     pub sms: SubmitOptions,
-    /// Sends attempted before a message that keeps failing temporarily is failed.
-    pub max_attempts: u32,
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
     /// Consecutive failed sends after which a modem leaves the rotation for a while.
     pub modem_failure_threshold: u32,
+    /// How long a modem stays out; it doubles while the modem keeps failing (up to 16x).
     pub modem_cooldown: Duration,
 }
 
@@ -76,19 +74,10 @@ impl Default for DispatchConfig {
     fn default() -> Self {
         DispatchConfig {
             sms: SubmitOptions::default(),
-            max_attempts: 5,
-            backoff_initial: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(30),
             modem_failure_threshold: 3,
             modem_cooldown: Duration::from_secs(30),
         }
     }
-}
-
-/// The delay before attempt `attempts + 1`, after `attempts` failed ones (pure).
-pub fn backoff(config: &DispatchConfig, attempts: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempts.saturating_sub(1));
-    config.backoff_initial.saturating_mul(factor).min(config.backoff_max)
 }
 
 struct ModemSlot {
@@ -155,7 +144,7 @@ pub async fn run(
         }
         assign(&outbox, &mut slots, &mut sends, &config, now).await;
 
-        let next_due = outbox.next_due_at().await.ok().flatten();
+        let next_due = outbox.next_due_at(now_ms() as i64).await.ok().flatten();
         let benched_end = slots.iter().filter_map(|s| s.benched_until).filter(|&t| t > now).min();
         let sleep_until = earliest(next_due.map(instant_of_ms), benched_end);
         tokio::select! {
@@ -180,7 +169,8 @@ pub async fn run(
     }
 }
 
-/// Gives due messages to available modems, the least-failing modem first.
+/// Gives due messages to available modems: for each message a modem other than the one
+/// it last failed on when there is one, else the least-failing modem.
 async fn assign(
     outbox: &Outbox,
     slots: &mut [ModemSlot],
@@ -189,45 +179,69 @@ async fn assign(
     now: Instant,
 ) {
     loop {
-        let Some(index) = (0..slots.len())
-            .filter(|&i| slots[i].available(now))
-            .min_by_key(|&i| slots[i].consecutive_failures)
-        else {
+        let available = slots.iter().filter(|s| s.available(now)).count();
+        if available == 0 {
             return;
-        };
-        let slot = &mut slots[index];
-        let message = match outbox.claim_next(now_ms() as i64, &slot.handle.name).await {
-            Ok(Some(message)) => message,
-            Ok(None) => return,
+        }
+        let now_ms = now_ms() as i64;
+        let due = match outbox.due(now_ms, available).await {
+            Ok(due) if !due.is_empty() => due,
+            Ok(_) => return,
             Err(error) => {
-                tracing::error!(%error, "claiming a message failed");
+                tracing::error!(%error, "reading due messages failed");
                 return;
             }
         };
-        slot.busy = true;
-        let handle = slot.handle.clone();
-        let sms = config.sms.clone();
-        sends.spawn(async move {
-            let started = Instant::now();
-            let result = send(&handle, &message, sms).await;
-            Outcome { slot: index, message, result, started }
-        });
+        let mut assigned_any = false;
+        for pending in due {
+            let Some(index) = (0..slots.len()).filter(|&i| slots[i].available(now)).min_by_key(|&i| {
+                let same = pending.last_modem.as_deref() == Some(slots[i].handle.name.as_str());
+                (same, slots[i].consecutive_failures)
+            }) else {
+                return;
+            };
+            let slot = &mut slots[index];
+            let message = match outbox.claim(pending.id, &slot.handle.name, now_ms).await {
+                Ok(Some(message)) => message,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::error!(message_id = %pending.id, %error, "claiming a message failed");
+                    return;
+                }
+            };
+            assigned_any = true;
+            slot.busy = true;
+            let handle = slot.handle.clone();
+            let sms = config.sms.clone();
+            sends.spawn(async move {
+                let started = Instant::now();
+                let result = send(&handle, &message, sms).await;
+                Outcome { slot: index, message, result, started }
+            });
+        }
+        if !assigned_any {
+            return;
+        }
     }
 }
 
 /// Encodes what is left of a message, with a validity period set from the time the code
 /// has left, and sends it.
 async fn send(modem: &ModemHandle, message: &Claimed, mut sms: SubmitOptions) -> Result<Vec<u8>, SendError> {
-    let left_ms = message.expires_at_ms - now_ms() as i64;
-    if left_ms <= 0 {
+    if message.parts_sent >= message.parts {
+        // Every part went out before a crash cut the bookkeeping short.
+        return Ok(Vec::new());
+    }
+    let left = message.time_left(now_ms() as i64);
+    if left.is_zero() {
         return Err(SendError::Temporary { reason: "expired before sending".into(), sent: Vec::new() });
     }
-    sms.validity = Duration::from_millis(left_ms as u64);
+    sms.validity = left;
     let permanent = |reason: String| SendError::Permanent { reason, sent: Vec::new() };
     let to = PhoneNumber::parse(&message.to).map_err(|e| permanent(format!("stored number: {e}")))?;
-    let parts = crate::sms::encode_submit(&to, &message.text, message.reference, &sms)
+    let parts = crate::sms::encode_submit(&to, &message.text, message.concat_ref, &sms)
         .map_err(|e| permanent(format!("encoding: {e}")))?;
-    let remaining: Vec<_> = parts.into_iter().skip(message.parts_sent as usize).collect();
+    let remaining: Vec<_> = parts.into_iter().skip(usize::from(message.parts_sent)).collect();
     modem.send(remaining).await
 }
 
@@ -244,42 +258,45 @@ async fn finish(
     let modem = slot.handle.name.clone();
     let id = message.id;
     let now = now_ms() as i64;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
     let stored = match result {
         Ok(references) => {
             slot.consecutive_failures = 0;
             slot.benched_until = None;
             metrics.send(&modem, "sent");
             metrics.send_latency(Duration::from_millis((now - message.created_at_ms).max(0) as u64));
-            tracing::info!(message_id = id, modem = %modem, parts = references.len(), elapsed_ms = started.elapsed().as_millis() as u64, "message sent");
-            outbox.mark_sent(id, references, now).await
+            tracing::info!(message_id = %id, modem = %modem, parts = references.len(), elapsed_ms, "message sent");
+            outbox.mark_sent(id, &references, now).await
         }
         Err(SendError::Permanent { reason, sent }) => {
             metrics.send(&modem, "permanent");
-            tracing::warn!(message_id = id, modem = %modem, %reason, "message failed permanently");
-            outbox.mark_failed(id, sent, &reason, now).await
+            tracing::warn!(message_id = %id, modem = %modem, %reason, "message failed permanently");
+            outbox.mark_failed(id, &reason, &sent, now).await
         }
         Err(SendError::Unknown { reason, sent }) => {
             metrics.send(&modem, "unknown");
             note_failure(slot, config);
-            tracing::warn!(message_id = id, modem = %modem, %reason, "send outcome unknown; not retried");
-            outbox.mark_unknown(id, sent, &reason, now).await
+            tracing::warn!(message_id = %id, modem = %modem, %reason, "send outcome unknown; not retried");
+            outbox.mark_unknown(id, &reason, &sent, now).await
         }
         Err(SendError::Temporary { reason, sent }) => {
             metrics.send(&modem, "temporary");
             note_failure(slot, config);
-            let attempts = message.attempts + 1;
-            if attempts >= config.max_attempts {
-                tracing::warn!(message_id = id, modem = %modem, %reason, attempts, "message failed after retries");
-                outbox.mark_failed(id, sent, &reason, now).await
-            } else {
-                let delay = backoff(config, attempts);
-                tracing::info!(message_id = id, modem = %modem, %reason, retry_in_ms = delay.as_millis() as u64, "temporary failure; will retry");
-                outbox.mark_retry(id, sent, &reason, now + delay.as_millis() as i64).await
+            match outbox.mark_retry(id, &reason, &sent, now).await {
+                Ok(RetryOutcome::Scheduled { at_ms }) => {
+                    tracing::info!(message_id = %id, modem = %modem, %reason, retry_in_ms = at_ms - now, "temporary failure; will retry");
+                    Ok(())
+                }
+                Ok(RetryOutcome::GaveUp) => {
+                    tracing::warn!(message_id = %id, modem = %modem, %reason, "message failed after its last attempt");
+                    Ok(())
+                }
+                Err(error) => Err(error),
             }
         }
     };
     if let Err(error) = stored {
-        tracing::error!(message_id = id, %error, "recording a send outcome failed");
+        tracing::error!(message_id = %id, %error, "recording a send outcome failed");
     }
 }
 
@@ -297,8 +314,10 @@ async fn record_event(outbox: &Outbox, event: ModemEvent) {
     match event {
         ModemEvent::StatusReport { modem, report } => {
             let status = report.status;
-            match outbox.record_delivery(&modem, report.message_reference, status, now_ms() as i64).await {
-                Ok(Some(id)) => tracing::info!(message_id = id, modem = %modem, status = status.describe(), "delivery report"),
+            let code = status.code();
+            let state = DeliveryState::from_tp_status(code);
+            match outbox.record_delivery(&modem, report.message_reference, code, state, now_ms() as i64).await {
+                Ok(Some(id)) => tracing::info!(message_id = %id, modem = %modem, status = status.describe(), "delivery report"),
                 Ok(None) => tracing::debug!(modem = %modem, "delivery report for no known message"),
                 Err(error) => tracing::error!(%error, "recording a delivery report failed"),
             }
@@ -337,13 +356,6 @@ async fn sleep_opt(until: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let config = DispatchConfig::default();
-        let delays: Vec<u64> = (1..=7).map(|a| backoff(&config, a).as_secs()).collect();
-        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30]);
-    }
 
     #[test]
     fn readiness_has_a_grace_period() {

@@ -32,7 +32,7 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
 }
 
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let counts = app.outbox.counts().await.unwrap_or_default();
+    let counts = app.outbox.counts();
     let gauges = Gauges {
         queue: counts.by_state(),
         modems: modem_statuses(&app)
@@ -71,11 +71,9 @@ pub async fn status_page(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn queue_view(app: &App) -> Result<(QueueCounts, Vec<MessageSummary>), StatusCode> {
-    let counts = app.outbox.counts().await;
-    let recent = app.outbox.recent(RECENT).await;
-    match (counts, recent) {
-        (Ok(counts), Ok(recent)) => Ok((counts, recent)),
-        (Err(error), _) | (_, Err(error)) => {
+    match app.outbox.recent(RECENT).await {
+        Ok(recent) => Ok((app.outbox.counts(), recent)),
+        Err(error) => {
             tracing::error!(%error, "reading the outbox for the status failed");
             Err(StatusCode::INTERNAL_SERVER_ERROR)
         }
@@ -103,17 +101,36 @@ fn modem_json(status: &ModemStatus) -> serde_json::Value {
 
 fn message_json(m: &MessageSummary) -> serde_json::Value {
     json!({
-        "id": m.id,
+        "id": m.id.0,
         "to": m.to_masked,
-        "state": m.state,
+        "state": m.state.as_str(),
         "attempts": m.attempts,
         "parts": m.parts,
+        "parts_sent": m.parts_sent,
         "modem": m.modem,
-        "delivery": m.delivery,
+        "delivery": m.delivery.as_ref().map(|d| json!({
+            "state": d.state.as_str(),
+            "parts_delivered": d.parts_delivered,
+            "parts_failed": d.parts_failed,
+            "last_status": d.last_status,
+        })),
         "created_at_ms": m.created_at_ms,
-        "latency_ms": m.latency_ms,
+        "latency_ms": m.latency_ms(),
         "last_error": m.last_error,
     })
+}
+
+/// The delivery column: "delivered", "failed", "pending 1/2" and so on.
+fn delivery_text(m: &MessageSummary) -> String {
+    match &m.delivery {
+        None => String::new(),
+        Some(d) => match d.state {
+            crate::outbox::DeliveryState::Pending if d.parts_delivered > 0 => {
+                format!("pending ({}/{} delivered)", d.parts_delivered, m.parts)
+            }
+            state => state.as_str().to_owned(),
+        },
+    }
 }
 
 /// Renders the status page. Every value from outside (modem answers, errors) is escaped.
@@ -184,12 +201,12 @@ pub fn render_page(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             m.id,
             escape(&m.to_masked),
-            escape(&m.state),
+            m.state.as_str(),
             m.attempts,
             m.parts,
             escape(m.modem.as_deref().unwrap_or("")),
-            escape(m.delivery.as_deref().unwrap_or("")),
-            m.latency_ms.map(|ms| format!("{:.1} s", ms as f64 / 1000.0)).unwrap_or_default(),
+            escape(&delivery_text(m)),
+            m.latency_ms().map(|ms| format!("{:.1} s", ms as f64 / 1000.0)).unwrap_or_default(),
             escape(m.last_error.as_deref().unwrap_or("")),
         );
     }

@@ -87,14 +87,14 @@ async fn accept_bytes(app: &App, headers: &HeaderMap, body: Bytes) -> Result<(),
         to: number.as_str().to_owned(),
         text: payload.message_text,
         parts: u8::try_from(parts).unwrap_or(u8::MAX),
-        reference: rand::random::<u16>(),
+        concat_ref: rand::random::<u16>(),
         created_at_ms: now_ms as i64,
         expires_at_ms: (now_ms + app.ttl.as_millis() as u64) as i64,
-        signature: verified.signature,
+        signature: Some(verified.signature().to_vec()),
     };
     match app.outbox.enqueue(message).await {
         Ok(id) => {
-            tracing::info!(message_id = id, to = %crate::mask::phone(number.as_str()), parts, "message accepted");
+            tracing::info!(message_id = %id, to = %crate::mask::phone(number.as_str()), parts, "message accepted");
             app.wake.notify_one();
             Ok(())
         }
@@ -106,7 +106,7 @@ async fn accept_bytes(app: &App, headers: &HeaderMap, body: Bytes) -> Result<(),
                 OutboxError::Duplicate => {
                     ApiError::Unauthorized("replayed request: this signature was already accepted".to_owned())
                 }
-                OutboxError::Full => {
+                OutboxError::Full { .. } => {
                     ApiError::Unavailable("the outbox is full; the message was not accepted".to_owned())
                 }
                 other => {

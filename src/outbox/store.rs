@@ -341,6 +341,26 @@ impl Ctx<'_> {
             .query_row([now_ms], |row| row.get(0))?)
     }
 
+    /// Messages sent per minute over `[from_ms, to_ms)`, oldest minute first.
+    pub fn sent_per_minute(&mut self, from_ms: i64, to_ms: i64) -> Result<Vec<u64>, OutboxError> {
+        let minutes = usize::try_from((to_ms - from_ms).max(0) / 60_000).unwrap_or(0);
+        let mut buckets = vec![0u64; minutes];
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT (sent_at - ?1) / 60000, count(*) FROM messages
+             WHERE sent_at >= ?1 AND sent_at < ?2 GROUP BY 1",
+        )?;
+        let rows = stmt.query_map(params![from_ms, to_ms], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (minute, count) = row?;
+            if let Some(bucket) = usize::try_from(minute).ok().and_then(|m| buckets.get_mut(m)) {
+                *bucket = u64::try_from(count).unwrap_or(0);
+            }
+        }
+        Ok(buckets)
+    }
+
     pub fn summaries(
         &mut self,
         id: Option<MessageId>,
