@@ -83,6 +83,8 @@ impl Default for DispatchConfig {
 struct ModemSlot {
     handle: ModemHandle,
     status: watch::Receiver<crate::modem::ModemStatus>,
+    /// Whether this modem asks for delivery reports (TP-SRR).
+    status_reports: bool,
     busy: bool,
     consecutive_failures: u32,
     benched_until: Option<Instant>,
@@ -105,9 +107,11 @@ struct Outcome {
 }
 
 /// Runs the dispatcher until `shutdown` fires; then waits for the sends under way.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     outbox: Outbox,
     modems: Vec<ModemHandle>,
+    status_reports: Vec<bool>,
     mut events: mpsc::Receiver<ModemEvent>,
     wake: Arc<Notify>,
     readiness: Arc<Readiness>,
@@ -118,10 +122,11 @@ pub async fn run(
     let status_changed = Arc::new(Notify::new());
     let mut slots: Vec<ModemSlot> = modems
         .into_iter()
-        .map(|handle| {
+        .zip(status_reports.into_iter().chain(std::iter::repeat(false)))
+        .map(|(handle, status_reports)| {
             let status = handle.status();
             forward_changes(status.clone(), status_changed.clone());
-            ModemSlot { handle, status, busy: false, consecutive_failures: 0, benched_until: None }
+            ModemSlot { handle, status, status_reports, busy: false, consecutive_failures: 0, benched_until: None }
         })
         .collect();
     let mut sends: JoinSet<Outcome> = JoinSet::new();
@@ -212,7 +217,7 @@ async fn assign(
             assigned_any = true;
             slot.busy = true;
             let handle = slot.handle.clone();
-            let sms = config.sms.clone();
+            let sms = SubmitOptions { status_report: slot.status_reports, ..config.sms.clone() };
             sends.spawn(async move {
                 let started = Instant::now();
                 let result = send(&handle, &message, sms).await;

@@ -19,3 +19,4 @@ pub mod ratelimit;
 pub mod sim;
 pub mod sms;
 pub mod logging;
+pub mod service;

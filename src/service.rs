@@ -1,0 +1,272 @@
+//! `smsbridge serve`: wires the configuration, the outbox, the modem workers (or built-in
+//! simulated modems), the dispatcher and the two HTTP listeners together, tells systemd
+//! when the service is ready and that it still works, and shuts it all down in order.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, ConfigError, SecretError};
+use crate::dispatch::{DispatchConfig, Readiness};
+use crate::http::{self, App};
+use crate::metrics::Metrics;
+use crate::modem::{ModemConfig, ModemHandle, ModemState};
+use crate::outbox::{Outbox, OutboxError};
+use crate::policy::NumberPolicy;
+use crate::ratelimit::{RateLimit, RateLimiter};
+use crate::sms::{NationalLanguage, PhoneNumber, SubmitOptions};
+
+/// Why the service could not start. Each message names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("{0}")]
+    Outbox(#[from] OutboxError),
+    #[error("sms.smsc: {0}")]
+    Smsc(String),
+    #[error("sms.national_languages: {0}")]
+    Language(String),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error("cannot start the simulated modem: {0}")]
+    Simulator(std::io::Error),
+}
+
+/// How to start: `--simulator` replaces the configured modems with simulated ones.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    pub simulator: bool,
+}
+
+/// A running service.
+pub struct Service {
+    pub public_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub app: Arc<App>,
+    /// The simulated modems of `--simulator`, kept alive as long as the service.
+    pub simulators: Vec<crate::sim::pty::SimHandle>,
+    shutdown: watch::Sender<bool>,
+    dispatcher: JoinHandle<()>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+/// The codec options the configuration asks for.
+pub fn submit_options(config: &Config) -> Result<SubmitOptions, StartError> {
+    let smsc = match &config.sms.smsc {
+        Some(number) => Some(PhoneNumber::parse(number).map_err(|e| StartError::Smsc(e.to_string()))?),
+        None => None,
+    };
+    let national_languages = config
+        .sms
+        .national_languages
+        .iter()
+        .map(|name| name.parse::<NationalLanguage>().map_err(|_| StartError::Language(format!("{name:?} has no shift table in the codec"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SubmitOptions {
+        smsc,
+        national_languages,
+        concat_16bit: config.sms.concat_16bit,
+        ..SubmitOptions::default()
+    })
+}
+
+/// Starts everything and returns once the listeners are bound, the outbox is open and the
+/// modem workers are running.
+pub async fn start(config: Config, options: StartOptions) -> Result<Service, StartError> {
+    let secret = config.load_secret()?;
+    tracing::info!(source = %secret.source, "shared secret loaded");
+    let sms = submit_options(&config)?;
+
+    let outbox_path = config.outbox_path();
+    let outbox = {
+        let options = config.outbox_options();
+        tokio::task::spawn_blocking(move || Outbox::open(&outbox_path, options))
+            .await
+            .map_err(|e| StartError::Outbox(OutboxError::Storage(e.to_string())))??
+    };
+    let recovered = outbox.recover(http::now_ms() as i64).await?;
+    if recovered.requeued > 0 || recovered.queued > 0 {
+        tracing::warn!(requeued = recovered.requeued, queued = recovered.queued, "resuming messages accepted before the last stop");
+    }
+
+    let (simulators, modem_configs) = if options.simulator {
+        start_simulators(&config).await?
+    } else {
+        (Vec::new(), config.modem_configs()?)
+    };
+    if !options.simulator {
+        let ports: Vec<PathBuf> = modem_configs.iter().map(|m| m.port.clone()).collect();
+        for warning in crate::modemmanager::check(&ports) {
+            tracing::warn!("{warning}");
+        }
+    }
+    let (events_tx, events_rx) = mpsc::channel(256);
+    let status_reports: Vec<bool> = modem_configs.iter().map(|m| m.status_reports).collect();
+    let modems: Vec<ModemHandle> =
+        modem_configs.into_iter().map(|m| crate::modem::spawn(m, events_tx.clone())).collect();
+    if modems.is_empty() {
+        tracing::warn!("no [[modem]] is configured: requests will be refused with 503 after the grace period");
+    }
+
+    let public = bind("public listener (http.listen)", config.http.listen).await?;
+    let admin = bind("admin listener (http.admin_listen)", config.http.admin_listen).await?;
+    let public_addr = public.local_addr().map_err(|source| StartError::Bind { what: "public listener", addr: config.http.listen, source })?;
+    let admin_addr = admin.local_addr().map_err(|source| StartError::Bind { what: "admin listener", addr: config.http.admin_listen, source })?;
+
+    let metrics = Arc::new(Metrics::default());
+    let wake = Arc::new(Notify::new());
+    let readiness = Arc::new(Readiness::new(config.limits.no_modem_grace, http::now_ms()));
+    let app = Arc::new(App {
+        secret: secret.secret,
+        max_skew: config.ownid.max_clock_skew,
+        policy: NumberPolicy {
+            allowed_country_codes: config.limits.allowed_country_codes.clone(),
+            allow_premium_rate: config.limits.allow_premium_rate,
+            allow_non_mobile: config.limits.allow_non_mobile,
+        },
+        max_parts: usize::from(config.limits.max_parts),
+        sms: sms.clone(),
+        ttl: config.queue.ttl,
+        limiter: Mutex::new(RateLimiter::new(RateLimit {
+            count: config.limits.per_number_count,
+            window_ms: config.limits.per_number_window.as_millis() as u64,
+        })),
+        outbox: outbox.clone(),
+        readiness: readiness.clone(),
+        metrics: metrics.clone(),
+        wake: wake.clone(),
+        modems: modems.clone(),
+    });
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let dispatcher = tokio::spawn(crate::dispatch::run(
+        outbox.clone(),
+        modems.clone(),
+        status_reports,
+        events_rx,
+        wake,
+        readiness,
+        metrics,
+        DispatchConfig { sms, ..DispatchConfig::default() },
+        shutdown_rx.clone(),
+    ));
+    let servers = vec![
+        serve(public, http::public_router(app.clone(), &config.http.path), shutdown_rx.clone()),
+        serve(admin, http::admin_router(app.clone()), shutdown_rx.clone()),
+    ];
+    spawn_maintenance(outbox.clone(), config.queue.retention, shutdown_rx.clone());
+    tracing::info!(public = %public_addr, path = %config.http.path, admin = %admin_addr, modems = modems.len(), "smsbridge is ready");
+    Ok(Service { public_addr, admin_addr, app, simulators, shutdown, dispatcher, servers })
+}
+
+impl Service {
+    /// Stops accepting requests, lets the sends under way finish (they are recorded, not
+    /// left half-done), and closes the outbox.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for server in self.servers {
+            let _ = server.await;
+        }
+        let _ = self.dispatcher.await;
+        if let Err(error) = self.app.outbox.shutdown().await {
+            tracing::error!(%error, "closing the outbox failed");
+        }
+        for sim in self.simulators {
+            sim.shutdown();
+        }
+    }
+
+    /// One line for systemd's `STATUS=`: how many modems are ready and the queue depth.
+    pub fn status_line(&self) -> String {
+        let states: Vec<ModemState> = self.app.modems.iter().map(|m| m.status().borrow().state).collect();
+        let ready = states.iter().filter(|s| matches!(s, ModemState::Ready | ModemState::Sending)).count();
+        format!("{ready}/{} modems ready; {} messages waiting", states.len(), self.app.outbox.counts().depth())
+    }
+
+    /// The watchdog's check that the service really works: the outbox writer answers and
+    /// the dispatcher is running.
+    pub async fn healthy(&self) -> bool {
+        let outbox_answers = tokio::time::timeout(Duration::from_secs(5), self.app.outbox.next_due_at(http::now_ms() as i64))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        outbox_answers && !self.dispatcher.is_finished()
+    }
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })
+}
+
+fn serve(listener: TcpListener, router: axum::Router, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let stopped = async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(stopped).await {
+            tracing::error!(%error, "HTTP listener failed");
+        }
+    })
+}
+
+/// Deletes final messages past the retention period, hourly.
+fn spawn_maintenance(outbox: Outbox, retention: Duration, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = hourly.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            let cutoff = http::now_ms() as i64 - retention.as_millis() as i64;
+            match outbox.purge(cutoff).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "old messages deleted"),
+                Err(error) => tracing::error!(%error, "purging old messages failed"),
+            }
+        }
+    });
+}
+
+/// Starts the simulated modems of `--simulator` on pseudo-terminals under the state
+/// directory and returns the modem configurations that point at them.
+async fn start_simulators(config: &Config) -> Result<(Vec<crate::sim::pty::SimHandle>, Vec<ModemConfig>), StartError> {
+    let dir = config.state_dir.join("simulator");
+    std::fs::create_dir_all(&dir).map_err(StartError::Simulator)?;
+    let profile = config.simulator.profile.parse().map_err(|_| {
+        StartError::Simulator(std::io::Error::other(format!("simulator.profile: unknown profile {:?}", config.simulator.profile)))
+    })?;
+    let mut sims = Vec::new();
+    let mut modems = Vec::new();
+    for i in 0..config.simulator.modems {
+        let name = format!("sim{i}");
+        let link = dir.join(&name);
+        let sim = crate::sim::pty::spawn(crate::sim::pty::SimConfig {
+            profile,
+            link: Some(link.clone()),
+            send_latency: config.simulator.send_latency,
+            ..crate::sim::pty::SimConfig::default()
+        })
+        .await
+        .map_err(StartError::Simulator)?;
+        tracing::info!(modem = %name, port = %link.display(), profile = %config.simulator.profile, "simulated modem attached");
+        modems.push(ModemConfig {
+            name,
+            port: link,
+            baud: 115_200,
+            pin: None,
+            imei: None,
+            status_reports: true,
+            timeouts: Default::default(),
+        });
+        sims.push(sim);
+    }
+    Ok((sims, modems))
+}
