@@ -149,8 +149,77 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(_args: ServeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("serve is not implemented yet")
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    smsbridge::logging::init();
+    let config = smsbridge::config::Config::load(&args.config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let options = smsbridge::service::StartOptions { simulator: args.simulator };
+        let service = smsbridge::service::start(config, options).await?;
+        if args.simulator {
+            for sim in &service.simulators {
+                eprintln!("simulated modem on {}", sim.path().display());
+            }
+        }
+        eprintln!(
+            "smsbridge: OwnID endpoint on http://{}, status on http://{}/",
+            service.public_addr, service.admin_addr
+        );
+        notify_systemd(&[sd_notify::NotifyState::Ready]);
+        run_until_signal(&service).await?;
+        notify_systemd(&[sd_notify::NotifyState::Stopping]);
+        tracing::info!("stopping: finishing the sends under way");
+        service.stop().await;
+        Ok(())
+    })
+}
+
+/// Waits for SIGTERM or SIGINT, meanwhile keeping systemd's status line current and
+/// feeding its watchdog only while the service really works.
+async fn run_until_signal(service: &smsbridge::service::Service) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut watchdog_usec = 0;
+    let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
+    // Feed the watchdog at half its interval; refresh the status line as often.
+    let period = if watchdog {
+        std::time::Duration::from_micros(watchdog_usec / 2)
+    } else {
+        std::time::Duration::from_secs(10)
+    };
+    let mut tick = tokio::time::interval(period);
+    let mut last_status = String::new();
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = tick.tick() => {
+                let status = service.status_line();
+                if status != last_status {
+                    notify_systemd(&[sd_notify::NotifyState::Status(&status)]);
+                    last_status = status;
+                }
+                if watchdog {
+                    if service.healthy().await {
+                        notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+                    } else {
+                        tracing::error!("health check failed: not feeding the watchdog");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Tells systemd (when started by it with `Type=notify`); elsewhere does nothing.
+fn notify_systemd(state: &[sd_notify::NotifyState]) {
+    if let Err(error) = sd_notify::notify(false, state) {
+        tracing::warn!(%error, "could not notify systemd");
+    }
 }
 
 fn pdu_encode(_args: PduEncodeArgs) -> anyhow::Result<()> {
