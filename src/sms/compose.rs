@@ -156,3 +156,84 @@ fn write_user_data(
     out.extend(user_data);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sms::{Pdu, decode_hex, decode_pdu, to_hex};
+
+    /// One case: a DELIVER or STATUS-REPORT PDU that must encode back to itself.
+    fn check(hex: &str) {
+        let bytes = decode_hex(hex).unwrap();
+        let encoded = match decode_pdu(&bytes) {
+            Ok(Pdu::Deliver(d)) => encode_deliver(&d),
+            Ok(Pdu::StatusReport(r)) => encode_status_report(&r),
+            other => panic!("{hex}: {other:?}"),
+        };
+        assert_eq!(encoded.map(|b| to_hex(&b)).as_deref(), Ok(hex));
+    }
+
+    #[test]
+    fn decoded_pdus_encode_back() {
+        const OA: &str = "0B911346610089F6";
+        const TS: &str = "52117021437032";
+        for hex in [
+            format!("0004{OA}0000{TS}061BD4A6BC4901"),
+            format!("0044{OA}0000{TS}0C050003CC0202AE6F399B0C"),
+            format!("0044{OA}0000{TS}0C032501015830381D20F800"),
+            format!("0044{OA}0004{TS}0E0B05040B8423F00003A803010102"),
+            format!("0044{OA}0008{TS}0C0500030102010416D83DDE00"),
+            format!("0004{OA}0020{TS}03AABBCC"),
+            format!("0024{OA}00F1{TS}05C8329BFD06"),
+            "00040BD0C7F7FBCC2E030008521170214370320C041F04400438043204350442".to_owned(),
+            "0006000B912110550521F3521170214370325211702143803200".to_owned(),
+            "07911326040000F0062A0B912110550521F3521170214370325211702143803246".to_owned(),
+            "0006000B912110550521F352117021437032521170214380320007000005C8329BFD06".to_owned(),
+            "0026000B912110550521F3521170214370325211702143803221".to_owned(),
+        ] {
+            check(&hex);
+        }
+    }
+
+    #[test]
+    fn minus_zero_zone_encodes_as_plus_zero() {
+        // The published DELIVER's zone octet 08 is "-0 quarters"; it comes back as 00.
+        let bytes = decode_hex(
+            "07911326040000F0040B911346610089F60000208062917314080CC8329BFD065DDF72363904",
+        )
+        .unwrap();
+        let Ok(Pdu::Deliver(d)) = decode_pdu(&bytes) else {
+            panic!("not a DELIVER");
+        };
+        assert_eq!(
+            encode_deliver(&d).map(|b| to_hex(&b)).as_deref(),
+            Ok("07911326040000F0040B911346610089F60000208062917314000CC8329BFD065DDF72363904")
+        );
+    }
+
+    #[test]
+    fn mismatched_user_data_is_an_error() {
+        let bytes =
+            decode_hex("0006000B912110550521F352117021437032521170214380320007000005C8329BFD06")
+                .unwrap();
+        let Ok(Pdu::StatusReport(mut r)) = decode_pdu(&bytes) else {
+            panic!("not a report");
+        };
+        r.user_data = Some(UserData::Text("Ж".into()));
+        assert!(matches!(
+            encode_status_report(&r),
+            Err(EncodeError::Unencodable {
+                field: "user data",
+                ..
+            })
+        ));
+        r.user_data = Some(UserData::Binary(vec![1]));
+        assert!(matches!(
+            encode_status_report(&r),
+            Err(EncodeError::Unencodable {
+                field: "user data",
+                ..
+            })
+        ));
+    }
+}
