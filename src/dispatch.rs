@@ -59,6 +59,9 @@ impl Readiness {
     }
 }
 
+/// Added to a message's time left when its validity period is encoded (see `send`).
+const VALIDITY_SLACK: Duration = Duration::from_secs(5);
+
 /// The dispatcher's options. The retry schedule itself belongs to the outbox
 /// (`queue.max_attempts`, `queue.retry_backoff_*`).
 #[derive(Debug, Clone)]
@@ -241,7 +244,10 @@ async fn send(modem: &ModemHandle, message: &Claimed, mut sms: SubmitOptions) ->
     if left.is_zero() {
         return Err(SendError::Temporary { reason: "expired before sending".into(), sent: Vec::new() });
     }
-    sms.validity = left;
+    // The codec rounds the validity down to what TP-VP can say (5-minute steps at first), so
+    // a code accepted a moment ago would lose a whole step to the milliseconds already spent;
+    // a few seconds of slack keep the step the operator configured.
+    sms.validity = left + VALIDITY_SLACK;
     let permanent = |reason: String| SendError::Permanent { reason, sent: Vec::new() };
     let to = PhoneNumber::parse(&message.to).map_err(|e| permanent(format!("stored number: {e}")))?;
     let parts = crate::sms::encode_submit(&to, &message.text, message.concat_ref, &sms)

@@ -73,15 +73,13 @@ async fn accept_bytes(app: &App, headers: &HeaderMap, body: Bytes) -> Result<(),
         ));
     }
 
-    let reserve = app.limiter.lock().map(|mut l| l.reserve(number.as_str(), now_ms));
-    match reserve {
-        Ok(Ok(())) => {}
-        Ok(Err(limited)) => {
-            return Err(ApiError::RateLimited {
-                retry_after_secs: limited.retry_after_ms.div_ceil(1000),
-            });
-        }
+    // The guard must not live across an await: take the slot and let go at once.
+    let reserved = match app.limiter.lock() {
+        Ok(mut limiter) => limiter.reserve(number.as_str(), now_ms),
         Err(_) => return Err(ApiError::Internal),
+    };
+    if let Err(limited) = reserved {
+        return Err(ApiError::RateLimited { retry_after_secs: limited.retry_after_ms.div_ceil(1000) });
     }
     let message = NewMessage {
         to: number.as_str().to_owned(),
