@@ -180,7 +180,7 @@ impl Service {
             tracing::error!(%error, "closing the outbox failed");
         }
         for sim in self.simulators {
-            sim.shutdown();
+            sim.shutdown().await;
         }
     }
 
@@ -240,7 +240,7 @@ fn spawn_maintenance(outbox: Outbox, retention: Duration, mut shutdown: watch::R
 async fn start_simulators(config: &Config) -> Result<(Vec<crate::sim::pty::SimHandle>, Vec<ModemConfig>), StartError> {
     let dir = config.state_dir.join("simulator");
     std::fs::create_dir_all(&dir).map_err(StartError::Simulator)?;
-    let profile = config.simulator.profile.parse().map_err(|_| {
+    let profile: crate::sim::profile::Profile = config.simulator.profile.parse().map_err(|_| {
         StartError::Simulator(std::io::Error::other(format!("simulator.profile: unknown profile {:?}", config.simulator.profile)))
     })?;
     let mut sims = Vec::new();
@@ -248,12 +248,10 @@ async fn start_simulators(config: &Config) -> Result<(Vec<crate::sim::pty::SimHa
     for i in 0..config.simulator.modems {
         let name = format!("sim{i}");
         let link = dir.join(&name);
-        let sim = crate::sim::pty::spawn(crate::sim::pty::SimConfig {
-            profile,
-            link: Some(link.clone()),
-            send_latency: config.simulator.send_latency,
-            ..crate::sim::pty::SimConfig::default()
-        })
+        let mut modem = crate::sim::model::ModelConfig::new(profile);
+        modem.send_latency = config.simulator.send_latency;
+        modem.seed = u64::from(i);
+        let sim = crate::sim::pty::spawn(crate::sim::pty::SimConfig { link: Some(link.clone()), modem })
         .await
         .map_err(StartError::Simulator)?;
         tracing::info!(modem = %name, port = %link.display(), profile = %config.simulator.profile, "simulated modem attached");
