@@ -157,7 +157,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let options = smsbridge::service::StartOptions { simulator: args.simulator };
+        let options = smsbridge::service::StartOptions {
+            simulator: args.simulator,
+            ..Default::default()
+        };
         let service = smsbridge::service::start(config, options).await?;
         if args.simulator {
             for sim in &service.simulators {

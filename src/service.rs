@@ -44,6 +44,8 @@ pub enum StartError {
 #[derive(Debug, Clone, Default)]
 pub struct StartOptions {
     pub simulator: bool,
+    /// Replaces every modem's timeouts (tests use short ones).
+    pub modem_timeouts: Option<crate::modem::ModemTimeouts>,
 }
 
 /// A running service.
@@ -97,11 +99,16 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         tracing::warn!(requeued = recovered.requeued, queued = recovered.queued, "resuming messages accepted before the last stop");
     }
 
-    let (simulators, modem_configs) = if options.simulator {
+    let (simulators, mut modem_configs) = if options.simulator {
         start_simulators(&config).await?
     } else {
         (Vec::new(), config.modem_configs()?)
     };
+    if let Some(timeouts) = &options.modem_timeouts {
+        for modem in &mut modem_configs {
+            modem.timeouts = timeouts.clone();
+        }
+    }
     if !options.simulator {
         let ports: Vec<PathBuf> = modem_configs.iter().map(|m| m.port.clone()).collect();
         for warning in crate::modemmanager::check(&ports) {
