@@ -282,9 +282,6 @@ async fn a_permanent_error_fails_the_message_without_retrying() {
 #[tokio::test]
 async fn messages_fail_over_to_the_modem_that_works() {
     let h = Harness::start(2, |_| {}).await;
-    for sim in &h.sims {
-        let _ = sim;
-    }
     eventually(WAIT, "both modems ready", async || {
         let status: serde_json::Value =
             h.client.get(h.admin("/api/status")).send().await.ok()?.json().await.ok()?;
