@@ -18,7 +18,11 @@
 //!   open by a non-root user would fail with EBUSY. The runner clears it (`TIOCNXCL`
 //!   through its own slave descriptor) whenever the client writes and every 100 ms.
 //!   `serialport` also takes an exclusive `flock`, which still keeps two of its clients
-//!   from sharing the port.
+//!   from sharing the port. (A non-root client that opens, closes without writing and
+//!   reopens within those 100 ms can still meet EBUSY once.)
+//! - A pty has no modem control lines: `TIOCMGET` / `TIOCMBIS` fail with ENOTTY. Opening
+//!   is unaffected (`serialport` only sets DTR when asked to, and ignores a failure), but a
+//!   client that reads CTS/DSR/CD or sets DTR/RTS after opening gets an error here.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
