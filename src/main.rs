@@ -6,11 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "smsbridge",
-    version,
-    about = "On-premises SMS gateway for OwnID"
-)]
+#[command(name = "smsbridge", version, about = "On-premises SMS gateway for OwnID")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,11 +53,7 @@ struct PduEncodeArgs {
     #[arg(long)]
     to: String,
     /// The message text.
-    #[arg(
-        long,
-        conflicts_with = "text_file",
-        required_unless_present = "text_file"
-    )]
+    #[arg(long, conflicts_with = "text_file", required_unless_present = "text_file")]
     text: Option<String>,
     /// A file holding the message text (UTF-8).
     #[arg(long)]
@@ -83,11 +75,7 @@ struct SignArgs {
     #[arg(long)]
     timestamp: Option<String>,
     /// The request body.
-    #[arg(
-        long,
-        conflicts_with = "body_file",
-        required_unless_present = "body_file"
-    )]
+    #[arg(long, conflicts_with = "body_file", required_unless_present = "body_file")]
     body: Option<String>,
     /// A file holding the request body.
     #[arg(long)]
