@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "smsbridge", version, about = "On-premises SMS gateway for OwnID")]
+#[command(
+    name = "smsbridge",
+    version,
+    about = "On-premises SMS gateway for OwnID"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,7 +57,11 @@ struct PduEncodeArgs {
     #[arg(long)]
     to: String,
     /// The message text.
-    #[arg(long, conflicts_with = "text_file", required_unless_present = "text_file")]
+    #[arg(
+        long,
+        conflicts_with = "text_file",
+        required_unless_present = "text_file"
+    )]
     text: Option<String>,
     /// A file holding the message text (UTF-8).
     #[arg(long)]
@@ -75,7 +83,11 @@ struct SignArgs {
     #[arg(long)]
     timestamp: Option<String>,
     /// The request body.
-    #[arg(long, conflicts_with = "body_file", required_unless_present = "body_file")]
+    #[arg(
+        long,
+        conflicts_with = "body_file",
+        required_unless_present = "body_file"
+    )]
     body: Option<String>,
     /// A file holding the request body.
     #[arg(long)]
@@ -141,12 +153,216 @@ fn serve(_args: ServeArgs) -> anyhow::Result<()> {
     anyhow::bail!("serve is not implemented yet")
 }
 
-fn pdu_encode(_args: PduEncodeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("pdu encode is not implemented yet")
+fn pdu_encode(args: PduEncodeArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+
+    let to = smsbridge::sms::PhoneNumber::parse(&args.to).context("invalid --to")?;
+    let text = match (args.text, args.text_file) {
+        (Some(text), _) => text,
+        (None, Some(path)) => read_text_file(&path)?,
+        (None, None) => anyhow::bail!("give the text with --text or --text-file"),
+    };
+    // The concatenation reference only has to differ between messages to the same
+    // recipient; a random one does for a command-line tool.
+    let reference: u16 = rand::random();
+    let options = smsbridge::sms::SubmitOptions::default();
+    let parts = smsbridge::sms::encode_submit(&to, &text, reference, &options)
+        .context("cannot encode the message")?;
+    let mut out = std::io::stdout().lock();
+    for part in parts {
+        writeln!(out, "{}", part.hex())?;
+    }
+    Ok(())
 }
 
-fn pdu_decode(_args: PduDecodeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("pdu decode is not implemented yet")
+/// Reads a message text from a file. One trailing line ending is dropped, since editors
+/// add it and nobody means to send it.
+fn read_text_file(path: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+
+    let mut text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
+}
+
+fn pdu_decode(args: PduDecodeArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+
+    let bytes = smsbridge::sms::decode_hex(&args.hex).context("invalid hex")?;
+    let pdu = smsbridge::sms::decode_pdu(&bytes).context("cannot decode the PDU")?;
+    println!("{}", serde_json::to_string_pretty(&pdu_json(&pdu))?);
+    Ok(())
+}
+
+/// The JSON form of a decoded PDU, every field named as in TS 23.040 where it has a name.
+fn pdu_json(pdu: &smsbridge::sms::Pdu) -> serde_json::Value {
+    use serde_json::json;
+    use smsbridge::sms::{Pdu, ValidityPeriod, relative_validity_duration};
+
+    let mut value = match pdu {
+        Pdu::Submit(s) => json!({
+            "type": "submit",
+            "smsc": s.smsc.as_ref().map(address_json),
+            "reject_duplicates": s.reject_duplicates,
+            "status_report_request": s.status_report_request,
+            "reply_path": s.reply_path,
+            "message_reference": s.message_reference,
+            "destination": address_json(&s.destination),
+            "protocol_identifier": s.protocol_identifier,
+            "dcs": dcs_json(&s.dcs),
+            "validity": match s.validity {
+                ValidityPeriod::None => json!(null),
+                ValidityPeriod::Relative(octet) => json!({
+                    "format": "relative",
+                    "octet": octet,
+                    "seconds": relative_validity_duration(octet).as_secs(),
+                }),
+                ValidityPeriod::Enhanced(octets) => json!({
+                    "format": "enhanced",
+                    "hex": smsbridge::sms::to_hex(&octets),
+                }),
+                ValidityPeriod::Absolute(until) => json!({
+                    "format": "absolute",
+                    "until": until.to_string(),
+                }),
+            },
+        }),
+        Pdu::Deliver(d) => json!({
+            "type": "deliver",
+            "smsc": d.smsc.as_ref().map(address_json),
+            "more_messages_waiting": d.more_messages_waiting,
+            "loop_prevention": d.loop_prevention,
+            "status_report_indication": d.status_report_indication,
+            "reply_path": d.reply_path,
+            "originator": address_json(&d.originator),
+            "protocol_identifier": d.protocol_identifier,
+            "dcs": dcs_json(&d.dcs),
+            "sc_timestamp": d.sc_timestamp.to_string(),
+        }),
+        Pdu::StatusReport(r) => json!({
+            "type": "status_report",
+            "smsc": r.smsc.as_ref().map(address_json),
+            "more_messages_waiting": r.more_messages_waiting,
+            "loop_prevention": r.loop_prevention,
+            "about_command": r.about_command,
+            "message_reference": r.message_reference,
+            "recipient": address_json(&r.recipient),
+            "sc_timestamp": r.sc_timestamp.to_string(),
+            "discharge_time": r.discharge_time.to_string(),
+            "status": {
+                "code": r.status.code(),
+                "category": r.status.category().name(),
+                "description": r.status.describe(),
+            },
+            "protocol_identifier": r.protocol_identifier,
+            "dcs": r.dcs.as_ref().map(dcs_json),
+        }),
+    };
+    value["udh"] = pdu.udh().map_or(json!(null), |udh| {
+        json!(udh.elements.iter().map(element_json).collect::<Vec<_>>())
+    });
+    if let Some(user_data) = pdu.user_data() {
+        use smsbridge::sms::UserData;
+        match user_data {
+            UserData::Text(text) => value["text"] = json!(text),
+            UserData::Binary(bytes) => value["binary_hex"] = json!(smsbridge::sms::to_hex(bytes)),
+            UserData::Compressed(bytes) => {
+                value["compressed_hex"] = json!(smsbridge::sms::to_hex(bytes))
+            }
+        }
+    }
+    value
+}
+
+fn address_json(address: &smsbridge::sms::Address) -> serde_json::Value {
+    serde_json::json!({
+        "type_of_number": address.type_of_number.name(),
+        "numbering_plan": address.numbering_plan,
+        "value": address.value,
+    })
+}
+
+fn dcs_json(dcs: &smsbridge::sms::Dcs) -> serde_json::Value {
+    use serde_json::json;
+    use smsbridge::sms::DcsGroup;
+
+    let group = match dcs.group {
+        DcsGroup::General {
+            auto_delete,
+            compressed,
+            ..
+        } => json!({
+            "group": "general",
+            "auto_delete": auto_delete,
+            "compressed": compressed,
+        }),
+        DcsGroup::MessageWaiting {
+            store,
+            active,
+            indication,
+            ..
+        } => json!({
+            "group": "message_waiting",
+            "store": store,
+            "active": active,
+            "indication": indication.name(),
+        }),
+        DcsGroup::DataClass { .. } => json!({ "group": "data_class" }),
+        DcsGroup::Reserved => json!({ "group": "reserved" }),
+    };
+    let mut value = json!({
+        "octet": dcs.octet,
+        "alphabet": dcs.alphabet().name(),
+        "class": dcs.class().map(|class| class.number()),
+    });
+    if let (Some(out), Some(extra)) = (value.as_object_mut(), group.as_object()) {
+        out.extend(extra.clone());
+    }
+    value
+}
+
+fn element_json(element: &smsbridge::sms::InformationElement) -> serde_json::Value {
+    use serde_json::json;
+    use smsbridge::sms::{InformationElement, NationalLanguage};
+
+    let language = |id: &u8| NationalLanguage::from_id(*id).map(NationalLanguage::name);
+    match element {
+        InformationElement::Concatenation(c) => json!({
+            "element": "concatenation",
+            "reference": c.reference,
+            "reference_bits": if c.wide_reference { 16 } else { 8 },
+            "total": c.total,
+            "sequence": c.sequence,
+        }),
+        InformationElement::ApplicationPorts(p) => json!({
+            "element": "application_ports",
+            "destination": p.destination,
+            "originator": p.originator,
+            "port_bits": if p.wide { 16 } else { 8 },
+        }),
+        InformationElement::SingleShift(id) => json!({
+            "element": "national_language_single_shift",
+            "language_id": id,
+            "language": language(id),
+        }),
+        InformationElement::LockingShift(id) => json!({
+            "element": "national_language_locking_shift",
+            "language_id": id,
+            "language": language(id),
+        }),
+        InformationElement::Other { iei, data } => json!({
+            "element": "other",
+            "iei": iei,
+            "hex": smsbridge::sms::to_hex(data),
+        }),
+    }
 }
 
 fn sign(_args: SignArgs) -> anyhow::Result<()> {
