@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod http;
 pub mod mask;
 pub mod modem;
+pub mod modemmanager;
 pub mod outbox;
 pub mod ownid;
 pub mod sim;

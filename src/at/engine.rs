@@ -4,13 +4,13 @@
 //! pseudo-terminal or an in-memory pipe in tests) to one task that owns it. That task reads
 //! all the time, so unsolicited result codes reach the URC channel whatever the timing, also
 //! while no command runs; it writes one command at a time, classifies lines with the running
-//! command's context (the pure [`parse`](crate::at::parse) module does the classifying), and
+//! command's context (the pure [`super::parse`] module does the classifying), and
 //! enforces every timeout itself, so no call waits past its deadline. `AT+CMGS` is done in
 //! its two steps by [`AtEngine::send_pdu`]: the command, the `> ` prompt, then the PDU and
 //! Ctrl-Z (TS 27.005 §3.5.1).
 //!
 //! It knows nothing of modem models, SIMs or messages: what to send and what the answers
-//! mean belongs to the driver (`modem`) and to [`command`](crate::at::command).
+//! mean belongs to the driver (`modem`) and to [`super::command`].
 //! Traffic is logged at debug level only, with PDUs reduced to their length and the PIN
 //! masked, since PDUs carry the codes being sent.
 //!

@@ -567,7 +567,8 @@ impl Decoder {
 /// and codes) is replaced by its length, quoted phone numbers are masked, and the PIN of
 /// `AT+CPIN="…"` is hidden.
 pub fn redact_line(line: &str) -> String {
-    if line.len() >= 16 && is_hex(line) {
+    // Any long run of hex digits is treated as a PDU, even of odd length (a truncated echo).
+    if line.len() >= 16 && line.bytes().all(|b| b.is_ascii_hexdigit()) {
         return format!("<{} hex chars>", line.len());
     }
     if let Some(at) = line.to_ascii_uppercase().find("+CPIN=") {
@@ -1280,6 +1281,7 @@ mod tests {
     fn redaction_hides_pdus_numbers_and_pins() {
         for (line, expected) in [
             (PDU_CDS, "<66 hex chars>"),
+            (&PDU_CDS[1..], "<65 hex chars>"),
             (
                 "+CLIP: \"+447400123456\",145",
                 "+CLIP: \"+44********56\",145",

@@ -1,1 +1,726 @@
 //! The durable outbox on SQLite: message states, retries, TTL, redaction, delivery reports.
+//!
+//! The rest of the program holds an [`Outbox`], a cheap clonable handle with async methods.
+//! Behind it one writer thread owns the only database connection (rusqlite is blocking);
+//! see `writer.rs` for the group commit that lets a burst of requests share one fsync.
+//! Every method answers only after its change is committed (durable: WAL with
+//! `synchronous=FULL`), so the HTTP layer may answer `202` as soon as
+//! [`Outbox::enqueue`] returns.
+//!
+//! # Life of a message
+//!
+//! ```text
+//!            enqueue            claim / claim_next
+//!   (new) ──────────▶ queued ─────────────────────▶ sending ──mark_sent────▶ sent
+//!                     ▲  │                            │  │
+//!          mark_retry │  │ expire_due                 │  └─mark_failed───▶ failed
+//!   (and recover      │  ▼                            │    (or mark_retry out of attempts)
+//!    after a crash)   │ expired                       └────mark_unknown──▶ unknown
+//!                     └───────────────────────────────┘
+//! ```
+//!
+//! `sent`, `failed`, `expired` and `unknown` are final. On reaching one, a message is
+//! redacted in the same transaction: its text is deleted and its number replaced by the
+//! masked form (`+12*******23`); `secure_delete` zeroes the old bytes in the database file
+//! and a `TRUNCATE` checkpoint soon after removes them from the WAL. Final rows are kept,
+//! redacted, for the status page and replay protection until [`Outbox::purge`].
+//!
+//! Error texts given to `mark_retry`, `mark_failed` and `mark_unknown` are stored and shown
+//! on the status page: words for the operator (`+CMS ERROR: 42`), never a number or a text.
+//!
+//! Time is always a parameter (`now_ms`, Unix epoch milliseconds): the outbox reads no
+//! clock for its decisions, so tests and the dispatcher control it.
+//!
+//! Architecture invariant: this module knows nothing of HTTP, modems or JSON. Its domain
+//! types have no serde derives. It never logs a number or a text.
+
+mod retry;
+mod schema;
+mod store;
+mod writer;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+pub use retry::RetryPolicy;
+pub use schema::SCHEMA_VERSION;
+
+use store::Ctx;
+use writer::{Call, Msg, Writer};
+
+/// A message's id in the outbox (the table's row id; never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub i64);
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Where a message is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageState {
+    /// Waiting for its next attempt (or for its first).
+    Queued,
+    /// Handed to a modem.
+    Sending,
+    /// Every part accepted by the network. Final.
+    Sent,
+    /// Refused for good, or out of attempts. Final.
+    Failed,
+    /// Not sent within its time to live; never sent late. Final.
+    Expired,
+    /// The PDU went out but no confirmation came back; not retried blindly. Final.
+    Unknown,
+}
+
+impl MessageState {
+    pub const ALL: [MessageState; 6] = [
+        MessageState::Queued,
+        MessageState::Sending,
+        MessageState::Sent,
+        MessageState::Failed,
+        MessageState::Expired,
+        MessageState::Unknown,
+    ];
+
+    /// The name used in the database, metrics and the status page.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Queued => "queued",
+            MessageState::Sending => "sending",
+            MessageState::Sent => "sent",
+            MessageState::Failed => "failed",
+            MessageState::Expired => "expired",
+            MessageState::Unknown => "unknown",
+        }
+    }
+
+    /// Whether the message's story is over (and its text redacted).
+    pub fn is_final(self) -> bool {
+        !matches!(self, MessageState::Queued | MessageState::Sending)
+    }
+
+    fn parse(text: &str) -> Result<MessageState, OutboxError> {
+        MessageState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+            .ok_or_else(|| {
+                OutboxError::Storage(format!("unknown message state {text:?} in the database"))
+            })
+    }
+}
+
+impl fmt::Display for MessageState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A message accepted for sending.
+pub struct NewMessage {
+    /// The destination in E.164 form, validated by the caller.
+    pub to: String,
+    pub text: String,
+    /// How many SMS parts the text needs (at least 1), as the codec split it.
+    pub parts: u8,
+    /// The concatenation reference for a multi-part message, chosen by the caller; stored
+    /// so a resend uses the same one and the phone reassembles the parts.
+    pub concat_ref: u16,
+    pub created_at_ms: i64,
+    /// After this instant the message is never sent.
+    pub expires_at_ms: i64,
+    /// The verified OwnID signature ([`crate::ownid::Verified::signature`]). A second
+    /// message with the same signature is refused with [`OutboxError::Duplicate`], also
+    /// after a restart, until the first one is purged. `None` for messages that did not
+    /// come through the OwnID endpoint.
+    pub signature: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for NewMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewMessage")
+            .field("to", &crate::mask::phone(&self.to))
+            .field(
+                "text",
+                &format_args!("<{} chars>", self.text.chars().count()),
+            )
+            .field("parts", &self.parts)
+            .field("concat_ref", &self.concat_ref)
+            .field("created_at_ms", &self.created_at_ms)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message handed to a modem: everything needed to (re)send it.
+pub struct Claimed {
+    pub id: MessageId,
+    /// The full destination number. Never log it; use [`crate::mask::phone`].
+    pub to: String,
+    pub text: String,
+    pub parts: u8,
+    /// Parts the network already accepted in earlier attempts: send parts
+    /// `parts_sent..parts` only. It can equal `parts` after a crash between the last part
+    /// and [`Outbox::mark_sent`]; then call `mark_sent` with no references.
+    pub parts_sent: u8,
+    pub concat_ref: u16,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    pub created_at_ms: i64,
+    /// Set the SMS validity period from the time left until this.
+    pub expires_at_ms: i64,
+    /// The modem of the previous attempt, if any.
+    pub previous_modem: Option<String>,
+}
+
+impl Claimed {
+    /// The time the message has left at `now_ms` (zero or more), for the validity period.
+    pub fn time_left(&self, now_ms: i64) -> Duration {
+        Duration::from_millis(
+            self.expires_at_ms
+                .saturating_sub(now_ms)
+                .max(0)
+                .unsigned_abs(),
+        )
+    }
+}
+
+impl fmt::Debug for Claimed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claimed")
+            .field("id", &self.id)
+            .field("to", &crate::mask::phone(&self.to))
+            .field(
+                "text",
+                &format_args!("<{} chars>", self.text.chars().count()),
+            )
+            .field("parts", &self.parts)
+            .field("parts_sent", &self.parts_sent)
+            .field("concat_ref", &self.concat_ref)
+            .field("attempt", &self.attempt)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .field("previous_modem", &self.previous_modem)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A queued message due for an attempt (see [`Outbox::due`]); no number, no text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub id: MessageId,
+    pub parts: u8,
+    pub parts_sent: u8,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub next_attempt_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// The modem of the last attempt: prefer another one for the retry.
+    pub last_modem: Option<String>,
+}
+
+/// What [`Outbox::mark_retry`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// Queued again; due at `at_ms`.
+    Scheduled { at_ms: i64 },
+    /// Out of attempts: the message is now `failed`.
+    GaveUp,
+}
+
+/// A part's delivery as the network reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    /// No report yet, or the SMSC is still trying.
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    /// Classifies a status report's TP-Status (3GPP TS 23.040 §9.2.3.15): `0x00..=0x1F`
+    /// the transaction is completed (delivered, or forwarded without confirmation);
+    /// `0x20..=0x3F` a temporary error, the SMSC is still trying; anything else is a
+    /// permanent error or a temporary one the SMSC has given up on (`0x60..=0x7F`).
+    pub fn from_tp_status(status: u8) -> DeliveryState {
+        match status {
+            0x00..=0x1F => DeliveryState::Delivered,
+            0x20..=0x3F => DeliveryState::Pending,
+            _ => DeliveryState::Failed,
+        }
+    }
+}
+
+/// A message's delivery, summed over its parts' reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliverySummary {
+    /// `Failed` if any part failed; `Delivered` if every part was delivered; else `Pending`.
+    pub state: DeliveryState,
+    pub parts_delivered: u8,
+    pub parts_failed: u8,
+    /// The TP-Status of the most recent report, if any came.
+    pub last_status: Option<u8>,
+}
+
+/// One message as the status page shows it: masked number, no text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSummary {
+    pub id: MessageId,
+    /// The number masked by [`crate::mask::phone`].
+    pub to_masked: String,
+    pub state: MessageState,
+    pub attempts: u32,
+    pub parts: u8,
+    pub parts_sent: u8,
+    /// `None` until at least one part was sent.
+    pub delivery: Option<DeliverySummary>,
+    pub created_at_ms: i64,
+    pub sent_at_ms: Option<i64>,
+    pub final_at_ms: Option<i64>,
+    /// The modem of the latest attempt.
+    pub modem: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl MessageSummary {
+    /// From acceptance to the network's acceptance of the last part.
+    pub fn latency_ms(&self) -> Option<i64> {
+        self.sent_at_ms.map(|sent| sent - self.created_at_ms)
+    }
+}
+
+/// How many messages are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub queued: u64,
+    pub sending: u64,
+    pub sent: u64,
+    pub failed: u64,
+    pub expired: u64,
+    pub unknown: u64,
+}
+
+impl QueueCounts {
+    /// Messages not yet final (`queued + sending`): what `max_depth` limits.
+    pub fn depth(&self) -> u64 {
+        self.queued + self.sending
+    }
+
+    pub fn get(&self, state: MessageState) -> u64 {
+        match state {
+            MessageState::Queued => self.queued,
+            MessageState::Sending => self.sending,
+            MessageState::Sent => self.sent,
+            MessageState::Failed => self.failed,
+            MessageState::Expired => self.expired,
+            MessageState::Unknown => self.unknown,
+        }
+    }
+
+    fn slot(&mut self, state: MessageState) -> &mut u64 {
+        match state {
+            MessageState::Queued => &mut self.queued,
+            MessageState::Sending => &mut self.sending,
+            MessageState::Sent => &mut self.sent,
+            MessageState::Failed => &mut self.failed,
+            MessageState::Expired => &mut self.expired,
+            MessageState::Unknown => &mut self.unknown,
+        }
+    }
+
+    fn add(&mut self, state: MessageState, n: u64) {
+        *self.slot(state) += n;
+    }
+
+    fn remove(&mut self, state: MessageState, n: u64) {
+        let slot = self.slot(state);
+        *slot = slot.saturating_sub(n);
+    }
+
+    fn transition(&mut self, from: MessageState, to: MessageState) {
+        self.remove(from, 1);
+        self.add(to, 1);
+    }
+}
+
+/// What [`Outbox::recover`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recovered {
+    /// Messages that were `sending` when the previous run stopped, now `queued` again.
+    pub requeued: u64,
+    /// All `queued` messages now, those included.
+    pub queued: u64,
+}
+
+/// Counters of the writer, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    /// Requests handed to the writer.
+    pub submitted: u64,
+    /// Transactions run (each takes every request waiting at the time).
+    pub batches: u64,
+    /// Transactions committed: the fsyncs paid.
+    pub commits: u64,
+    /// The most requests one transaction took.
+    pub largest_batch: u64,
+    /// `TRUNCATE` checkpoints completed.
+    pub checkpoints: u64,
+}
+
+/// Tuning of an [`Outbox`]; [`Default`] suits the service (`Config::outbox_options` fills
+/// it from the configuration).
+#[derive(Debug, Clone)]
+pub struct OutboxOptions {
+    /// [`Outbox::enqueue`] refuses with [`OutboxError::Full`] at this many `queued` +
+    /// `sending` messages.
+    pub max_depth: u64,
+    /// Backoff and attempts for [`Outbox::mark_retry`].
+    pub retry: RetryPolicy,
+    /// How far back [`Outbox::record_delivery`] looks for the part a report is about.
+    pub delivery_window: Duration,
+    /// After a redaction, checkpoint once the writer has been idle this long...
+    pub checkpoint_idle: Duration,
+    /// ...or after this long under continuous load.
+    pub checkpoint_max_delay: Duration,
+    /// How long to wait for a lock held by another process (a backup, the sqlite3 shell).
+    pub busy_timeout: Duration,
+}
+
+impl Default for OutboxOptions {
+    fn default() -> Self {
+        OutboxOptions {
+            max_depth: 10_000,
+            retry: RetryPolicy::default(),
+            delivery_window: Duration::from_secs(2 * 24 * 3600),
+            checkpoint_idle: Duration::from_millis(200),
+            checkpoint_max_delay: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why an outbox operation did not happen. Nothing was changed by a failed operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutboxError {
+    /// `queued + sending` reached `max_depth`: a `503` for the HTTP layer.
+    #[error("the outbox is full ({depth} messages waiting)")]
+    Full { depth: u64 },
+    /// A message with this signature was accepted before: a replay (`401`).
+    #[error("this request was already accepted (replayed signature)")]
+    Duplicate,
+    #[error("message {0} does not exist")]
+    NotFound(MessageId),
+    /// The message is not in the state the operation needs (e.g. `mark_sent` on a message
+    /// that is not `sending`).
+    #[error("message {id} is {state}, not {expected}")]
+    WrongState {
+        id: MessageId,
+        state: MessageState,
+        expected: MessageState,
+    },
+    /// The request contradicts the message (no parts, a part index out of order).
+    #[error("invalid outbox request: {0}")]
+    Invalid(String),
+    #[error("cannot open the outbox {}: {message}", path.display())]
+    Open { path: PathBuf, message: String },
+    #[error("outbox storage error: {0}")]
+    Storage(String),
+    /// The writer has stopped ([`Outbox::shutdown`]).
+    #[error("the outbox is shut down")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for OutboxError {
+    fn from(err: rusqlite::Error) -> Self {
+        OutboxError::Storage(err.to_string())
+    }
+}
+
+/// The handle to the outbox. Clone it freely; all clones talk to the same writer thread.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
+}
+
+/// What the writer publishes for the handles to read without a round trip.
+struct Shared {
+    stats: Stats,
+    counts: Mutex<QueueCounts>,
+}
+
+#[derive(Default)]
+struct Stats {
+    submitted: AtomicU64,
+    batches: AtomicU64,
+    commits: AtomicU64,
+    largest_batch: AtomicU64,
+    checkpoints: AtomicU64,
+}
+
+impl Outbox {
+    /// Opens the outbox at `path`, creating the directory (mode 0700), the file (mode 0600)
+    /// and the schema if needed, and starts its writer thread.
+    ///
+    /// Blocking (it opens a file): call it before starting the service, or from
+    /// `spawn_blocking`. Call [`Outbox::recover`] next, before dispatching.
+    pub fn open(path: &Path, opts: OutboxOptions) -> Result<Outbox, OutboxError> {
+        let open_error = |message: String| OutboxError::Open {
+            path: path.to_owned(),
+            message,
+        };
+        let conn = schema::open(path, opts.busy_timeout).map_err(open_error)?;
+        let counts = Ctx::load_counts(&conn).map_err(|e| open_error(e.to_string()))?;
+        let shared = Arc::new(Shared {
+            stats: Stats::default(),
+            counts: Mutex::new(counts),
+        });
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            conn,
+            opts,
+            shared: Arc::clone(&shared),
+            counts,
+            unflushed_redaction: None,
+        };
+        std::thread::Builder::new()
+            .name("outbox-writer".to_owned())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
+        Ok(Outbox { tx, shared })
+    }
+
+    /// Stores a new message as `queued`, durably, and returns its id.
+    ///
+    /// Fails with [`OutboxError::Full`] when `max_depth` messages are waiting and with
+    /// [`OutboxError::Duplicate`] when a message with the same signature exists.
+    pub async fn enqueue(&self, msg: NewMessage) -> Result<MessageId, OutboxError> {
+        self.call(move |ctx| ctx.enqueue(msg)).await
+    }
+
+    /// Claims the most overdue queued message for `modem`: it becomes `sending`, its
+    /// attempt count goes up, and it is returned with its number and text. `None` when no
+    /// message is due at `now_ms` (expired ones never are).
+    pub async fn claim_next(
+        &self,
+        modem: &str,
+        now_ms: i64,
+    ) -> Result<Option<Claimed>, OutboxError> {
+        let modem = modem.to_owned();
+        self.call(move |ctx| ctx.claim_next(&modem, now_ms)).await
+    }
+
+    /// Up to `limit` messages due at `now_ms`, most overdue first, without claiming them:
+    /// for a dispatcher that chooses the modem per message (say, another one than
+    /// [`Pending::last_modem`]) and then calls [`Outbox::claim`].
+    pub async fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<Pending>, OutboxError> {
+        self.call(move |ctx| ctx.due(now_ms, limit)).await
+    }
+
+    /// Claims message `id` for `modem` like [`Outbox::claim_next`]; `None` if it is no
+    /// longer queued and due.
+    pub async fn claim(
+        &self,
+        id: MessageId,
+        modem: &str,
+        now_ms: i64,
+    ) -> Result<Option<Claimed>, OutboxError> {
+        let modem = modem.to_owned();
+        self.call(move |ctx| ctx.claim(id, &modem, now_ms)).await
+    }
+
+    /// Records that the network accepted part `part_index` (from 0, in order) of a
+    /// `sending` message with message reference `mr`, so a later attempt resends only the
+    /// parts after it.
+    pub async fn mark_part_sent(
+        &self,
+        id: MessageId,
+        part_index: u8,
+        mr: u8,
+        now_ms: i64,
+    ) -> Result<(), OutboxError> {
+        self.call(move |ctx| ctx.mark_part_sent(id, part_index, mr, now_ms))
+            .await
+    }
+
+    /// Ends a send in success: `mrs` are the message references of the parts sent in this
+    /// attempt (those not yet recorded with [`Outbox::mark_part_sent`]), in order. Every
+    /// part must then be recorded. The message becomes `sent` and is redacted.
+    pub async fn mark_sent(
+        &self,
+        id: MessageId,
+        mrs: &[u8],
+        now_ms: i64,
+    ) -> Result<(), OutboxError> {
+        let mrs = mrs.to_vec();
+        self.call(move |ctx| ctx.mark_sent(id, &mrs, now_ms)).await
+    }
+
+    /// Ends a send with a temporary error. `sent` holds the references of the parts the
+    /// network accepted before it. By the [`RetryPolicy`] the message is queued again for
+    /// a later attempt, or, out of attempts, becomes `failed` (and is redacted).
+    pub async fn mark_retry(
+        &self,
+        id: MessageId,
+        error: &str,
+        sent: &[u8],
+        now_ms: i64,
+    ) -> Result<RetryOutcome, OutboxError> {
+        let (error, sent) = (error.to_owned(), sent.to_vec());
+        self.call(move |ctx| ctx.mark_retry(id, &error, &sent, now_ms))
+            .await
+    }
+
+    /// Ends a send with a permanent error: the message becomes `failed` and is redacted.
+    pub async fn mark_failed(
+        &self,
+        id: MessageId,
+        error: &str,
+        sent: &[u8],
+        now_ms: i64,
+    ) -> Result<(), OutboxError> {
+        let (error, sent) = (error.to_owned(), sent.to_vec());
+        self.call(move |ctx| ctx.mark_final(id, MessageState::Failed, &error, &sent, now_ms))
+            .await
+    }
+
+    /// Ends a send whose outcome is unknown (the PDU went out, no `+CMGS` came back): the
+    /// message becomes `unknown`, final, and is not retried, so it is never sent twice on
+    /// a guess. It is redacted.
+    pub async fn mark_unknown(
+        &self,
+        id: MessageId,
+        error: &str,
+        sent: &[u8],
+        now_ms: i64,
+    ) -> Result<(), OutboxError> {
+        let (error, sent) = (error.to_owned(), sent.to_vec());
+        self.call(move |ctx| ctx.mark_final(id, MessageState::Unknown, &error, &sent, now_ms))
+            .await
+    }
+
+    /// Expires every queued message whose `expires_at` is at or before `now_ms` (redacting
+    /// it) and returns their ids. Messages being sent are left to finish.
+    pub async fn expire_due(&self, now_ms: i64) -> Result<Vec<MessageId>, OutboxError> {
+        self.call(move |ctx| ctx.expire_due(now_ms)).await
+    }
+
+    /// Records a status report from `modem` for message reference `mr`: finds the part most
+    /// recently sent with that reference on that modem (within `delivery_window`), stores
+    /// the TP-Status and the verdict, and returns its message. `None` if no part matches.
+    pub async fn record_delivery(
+        &self,
+        modem: &str,
+        mr: u8,
+        status_code: u8,
+        state: DeliveryState,
+        now_ms: i64,
+    ) -> Result<Option<MessageId>, OutboxError> {
+        let modem = modem.to_owned();
+        self.call(move |ctx| ctx.record_delivery(&modem, mr, status_code, state, now_ms))
+            .await
+    }
+
+    /// At start: every message left `sending` by a crash goes back to `queued`, due at
+    /// `now_ms`, keeping its recorded parts, so the parts not yet confirmed are sent again
+    /// (at least once; a part that went out without being recorded is sent twice).
+    pub async fn recover(&self, now_ms: i64) -> Result<Recovered, OutboxError> {
+        self.call(move |ctx| ctx.recover(now_ms)).await
+    }
+
+    /// When the dispatcher should look again if nothing else happens: the earliest future
+    /// retry time or expiry of a queued message. A value at or before `now_ms` means
+    /// [`Outbox::expire_due`] has work now. Messages already due are not included: they
+    /// wait for a modem, not for a time. `None` when nothing is queued.
+    pub async fn next_due_at(&self, now_ms: i64) -> Result<Option<i64>, OutboxError> {
+        self.call(move |ctx| ctx.next_due_at(now_ms)).await
+    }
+
+    /// The number of messages in each state, as of the last commit. No round trip to the
+    /// writer: cheap enough for every metrics scrape.
+    pub fn counts(&self) -> QueueCounts {
+        self.shared
+            .counts
+            .lock()
+            .map(|counts| *counts)
+            .unwrap_or_default()
+    }
+
+    /// The latest `limit` messages, newest first, for the status page.
+    pub async fn recent(&self, limit: usize) -> Result<Vec<MessageSummary>, OutboxError> {
+        self.call(move |ctx| ctx.summaries(None, limit)).await
+    }
+
+    /// One message's summary, if it exists.
+    pub async fn message(&self, id: MessageId) -> Result<Option<MessageSummary>, OutboxError> {
+        self.call(move |ctx| ctx.summaries(Some(id), 1))
+            .await
+            .map(|found| found.into_iter().next())
+    }
+
+    /// Deletes final messages that reached their final state before `older_than_ms` (now
+    /// minus the retention period) and returns how many.
+    pub async fn purge(&self, older_than_ms: i64) -> Result<u64, OutboxError> {
+        self.call(move |ctx| ctx.purge(older_than_ms)).await
+    }
+
+    /// Runs a `TRUNCATE` WAL checkpoint now, after the requests sent before it: redacted
+    /// texts are then gone from the WAL too. The writer does this by itself shortly after
+    /// each redaction; this is for tests and shutdown paths that must not wait.
+    pub async fn checkpoint(&self) -> Result<(), OutboxError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Checkpoint(reply))
+            .map_err(|_| OutboxError::Closed)?;
+        answer.await.map_err(|_| OutboxError::Closed)?
+    }
+
+    /// Commits what was asked before, checkpoints, closes the database and stops the
+    /// writer. Later calls on any clone fail with [`OutboxError::Closed`].
+    pub async fn shutdown(&self) -> Result<(), OutboxError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Shutdown(reply))
+            .map_err(|_| OutboxError::Closed)?;
+        answer.await.map_err(|_| OutboxError::Closed)
+    }
+
+    /// The writer's counters so far.
+    pub fn stats(&self) -> OutboxStats {
+        let s = &self.shared.stats;
+        OutboxStats {
+            submitted: s.submitted.load(Ordering::Relaxed),
+            batches: s.batches.load(Ordering::Relaxed),
+            commits: s.commits.load(Ordering::Relaxed),
+            largest_batch: s.largest_batch.load(Ordering::Relaxed),
+            checkpoints: s.checkpoints.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn call<T, F>(&self, op: F) -> Result<T, OutboxError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Ctx<'_>) -> Result<T, OutboxError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Job(Box::new(Call { op, reply })))
+            .map_err(|_| OutboxError::Closed)?;
+        self.shared.stats.submitted.fetch_add(1, Ordering::Relaxed);
+        answer.await.map_err(|_| OutboxError::Closed)?
+    }
+}

@@ -1,0 +1,155 @@
+//! Opening the database: file permissions, connection settings, and the schema with its
+//! `user_version` migration check.
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+/// The schema version this code reads and writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `PRAGMA application_id` of an outbox: "SMSB". Tells our file apart from another
+/// program's SQLite database given by mistake.
+const APPLICATION_ID: i64 = 0x534d_5342;
+
+/// The schema, version 1.
+///
+/// `messages.body` and the full `recipient` live only in this table (no index holds them),
+/// so redacting the row and checkpointing the WAL removes them from the disk.
+const SCHEMA_V1: &str = "
+CREATE TABLE messages (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient       TEXT    NOT NULL,  -- E.164 until final, then masked
+    body            TEXT,              -- NULL once final (redacted)
+    parts           INTEGER NOT NULL CHECK (parts BETWEEN 1 AND 255),
+    concat_ref      INTEGER NOT NULL CHECK (concat_ref BETWEEN 0 AND 65535),
+    state           TEXT    NOT NULL CHECK (state IN
+                        ('queued', 'sending', 'sent', 'failed', 'expired', 'unknown')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    parts_sent      INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL,  -- Unix epoch milliseconds, like every *_at
+    expires_at      INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    modem           TEXT,              -- the modem of the latest attempt
+    last_error      TEXT,
+    sent_at         INTEGER,
+    final_at        INTEGER,
+    signature       BLOB UNIQUE        -- the OwnID signature: replay protection
+);
+CREATE INDEX messages_queued_due ON messages (next_attempt_at) WHERE state = 'queued';
+CREATE INDEX messages_queued_expiry ON messages (expires_at) WHERE state = 'queued';
+CREATE INDEX messages_final ON messages (final_at) WHERE final_at IS NOT NULL;
+
+CREATE TABLE parts (
+    message_id  INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    part_index  INTEGER NOT NULL,
+    modem       TEXT    NOT NULL,
+    mr          INTEGER NOT NULL CHECK (mr BETWEEN 0 AND 255),
+    sent_at     INTEGER NOT NULL,
+    delivery    TEXT    NOT NULL DEFAULT 'pending'
+                    CHECK (delivery IN ('pending', 'delivered', 'failed')),
+    status_code INTEGER,
+    reported_at INTEGER,
+    PRIMARY KEY (message_id, part_index)
+) WITHOUT ROWID;
+CREATE INDEX parts_by_reference ON parts (modem, mr, sent_at);
+";
+
+/// Opens (creating if needed) the database at `path` with the outbox's settings and
+/// brings the schema to [`SCHEMA_VERSION`]. Errors are plain strings for `OutboxError::Open`.
+pub fn open(path: &Path, busy_timeout: Duration) -> Result<Connection, String> {
+    prepare_file(path)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| e.to_string())?;
+    configure(&conn, busy_timeout).map_err(|e| e.to_string())?;
+    // Room for every statement the outbox prepares, so none is parsed twice.
+    conn.set_prepared_statement_cache_capacity(64);
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+/// Creates the parent directory (mode 0700) and an empty database file (mode 0600) if they
+/// do not exist: the file holds codes until they are sent, and SQLite gives its `-wal`
+/// and `-shm` files the database file's permissions.
+fn prepare_file(path: &Path) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
+    }
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("cannot create the file: {e}")),
+    }
+}
+
+fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+    conn.busy_timeout(busy_timeout)?;
+    // WAL: readers never block the writer, and a commit is one append plus one fsync.
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "the database refused WAL mode (journal_mode is {mode})"
+        )));
+    }
+    // FULL: in WAL mode the WAL is synced at every commit, so a commit survives a power
+    // cut; NORMAL would only sync at checkpoints.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // Deleted or overwritten content is zeroed, so a redacted text does not linger in
+    // free space of a page or on the free list.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    // Temporary tables and statement journals stay in memory, never in temp files.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn migrate(conn: &Connection) -> Result<(), String> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    let app_id: i64 = conn
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    if app_id != APPLICATION_ID && (app_id != 0 || tables != 0) {
+        return Err("not an smsbridge outbox (another program's database?)".to_owned());
+    }
+    match version {
+        0 => {
+            let sql = format!(
+                "BEGIN IMMEDIATE;
+                 {SCHEMA_V1}
+                 PRAGMA application_id = {APPLICATION_ID};
+                 PRAGMA user_version = {SCHEMA_VERSION};
+                 COMMIT;"
+            );
+            conn.execute_batch(&sql).map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                format!("cannot create the schema: {e}")
+            })
+        }
+        SCHEMA_VERSION => Ok(()),
+        newer => Err(format!(
+            "schema version {newer} is newer than this smsbridge understands ({SCHEMA_VERSION}); \
+             run the newer smsbridge or restore a backup"
+        )),
+    }
+}

@@ -1,0 +1,236 @@
+//! The writer thread: the only owner of the database connection.
+//!
+//! Requests arrive on a channel. The writer takes the first one, drains every other request
+//! already waiting, runs them all in ONE transaction (each in its own savepoint, so one
+//! request's failure leaves the others' work intact), commits once, and only then answers
+//! all of them. A burst of concurrent requests therefore pays one fsync, and no caller
+//! hears "done" before its change is durable.
+//!
+//! The WAL keeps old versions of pages, texts included, until a checkpoint copies the
+//! latest versions into the database file and a `TRUNCATE` checkpoint empties it. After a
+//! redaction the writer runs one when it has been idle for `checkpoint_idle`, or after
+//! `checkpoint_max_delay` under continuous load, not after every commit.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Instant;
+
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use super::store::Ctx;
+use super::{OutboxError, OutboxOptions, QueueCounts, Shared};
+
+/// The most requests one transaction takes; the rest wait for the next one.
+const MAX_BATCH: usize = 4096;
+
+/// Answers one request once its batch's commit is known.
+type Reply = Box<dyn FnOnce(Result<(), OutboxError>) + Send>;
+
+/// One request, its result type erased so requests of all kinds share one channel.
+pub(super) trait Request: Send {
+    /// Runs against the batch's transaction; says whether it succeeded (its savepoint is
+    /// kept or rolled back accordingly) and how to answer once the commit is known.
+    fn run(self: Box<Self>, ctx: &mut Ctx<'_>) -> (bool, Reply);
+    /// Answers without running (the transaction could not even start).
+    fn fail(self: Box<Self>, err: OutboxError);
+}
+
+pub(super) type Job = Box<dyn Request>;
+
+/// A request made by the handle: an operation and where its answer goes.
+pub(super) struct Call<T, F> {
+    pub op: F,
+    pub reply: oneshot::Sender<Result<T, OutboxError>>,
+}
+
+impl<T, F> Request for Call<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Ctx<'_>) -> Result<T, OutboxError> + Send,
+{
+    fn run(self: Box<Self>, ctx: &mut Ctx<'_>) -> (bool, Reply) {
+        let Call { op, reply } = *self;
+        let result = op(ctx);
+        let ok = result.is_ok();
+        let answer: Reply = Box::new(move |commit| {
+            // An operation's own error wins; a successful one is only as good as the commit.
+            let _ = reply.send(match result {
+                Err(err) => Err(err),
+                Ok(value) => commit.map(|()| value),
+            });
+        });
+        (ok, answer)
+    }
+
+    fn fail(self: Box<Self>, err: OutboxError) {
+        let _ = self.reply.send(Err(err));
+    }
+}
+
+pub(super) enum Msg {
+    Job(Job),
+    /// Run a `TRUNCATE` checkpoint now (after the jobs before it are committed).
+    Checkpoint(oneshot::Sender<Result<(), OutboxError>>),
+    /// Commit what came before, checkpoint, close the connection, stop.
+    Shutdown(oneshot::Sender<()>),
+}
+
+pub(super) struct Writer {
+    pub conn: Connection,
+    pub opts: OutboxOptions,
+    pub shared: Arc<Shared>,
+    pub counts: QueueCounts,
+    /// Since when redacted texts may still sit in the WAL.
+    pub unflushed_redaction: Option<Instant>,
+}
+
+impl Writer {
+    pub fn run(mut self, rx: Receiver<Msg>) {
+        let mut shutdown = None;
+        while shutdown.is_none() {
+            let first = match self.unflushed_redaction {
+                Some(_) => match rx.recv_timeout(self.opts.checkpoint_idle) {
+                    Ok(msg) => msg,
+                    Err(RecvTimeoutError::Timeout) => {
+                        let _ = self.checkpoint();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match rx.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => break,
+                },
+            };
+            let mut jobs = Vec::new();
+            let mut controls = Vec::new();
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Job(job) => jobs.push(job),
+                    other => controls.push(other),
+                }
+                if jobs.len() + controls.len() < MAX_BATCH {
+                    // Empty or disconnected: the batch is what we have.
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !jobs.is_empty() {
+                self.run_batch(jobs);
+            }
+            for control in controls {
+                match control {
+                    Msg::Checkpoint(reply) => {
+                        let _ = reply.send(self.checkpoint());
+                    }
+                    Msg::Shutdown(reply) => shutdown = Some(reply),
+                    Msg::Job(_) => {}
+                }
+            }
+            let overdue = self
+                .unflushed_redaction
+                .is_some_and(|since| since.elapsed() >= self.opts.checkpoint_max_delay);
+            if overdue {
+                let _ = self.checkpoint();
+            }
+        }
+        // Closing the last connection checkpoints and removes the WAL as well; the explicit
+        // TRUNCATE makes sure of it even if another process holds the file open.
+        let _ = self.checkpoint();
+        drop(self.conn);
+        if let Some(reply) = shutdown {
+            let _ = reply.send(());
+        }
+    }
+
+    fn run_batch(&mut self, jobs: Vec<Job>) {
+        let shared = Arc::clone(&self.shared);
+        shared.stats.batches.fetch_add(1, Ordering::Relaxed);
+        shared
+            .stats
+            .largest_batch
+            .fetch_max(jobs.len() as u64, Ordering::Relaxed);
+
+        let mut tx = match self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+        {
+            Ok(tx) => tx,
+            Err(e) => {
+                let err = OutboxError::from(e);
+                for job in jobs {
+                    job.fail(err.clone());
+                }
+                return;
+            }
+        };
+        let mut counts = self.counts;
+        let mut redacted = false;
+        let mut replies = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let savepoint = match tx.savepoint() {
+                Ok(sp) => sp,
+                Err(e) => {
+                    job.fail(OutboxError::from(e));
+                    continue;
+                }
+            };
+            let mut ctx = Ctx {
+                conn: &savepoint,
+                opts: &self.opts,
+                counts,
+                redacted: false,
+            };
+            let (ok, reply) = job.run(&mut ctx);
+            let (job_counts, job_redacted) = (ctx.counts, ctx.redacted);
+            if ok && savepoint.commit().is_ok() {
+                counts = job_counts;
+                redacted |= job_redacted;
+                replies.push(reply);
+            } else if ok {
+                // The release failed: the job's work is not part of the transaction.
+                reply(Err(OutboxError::Storage(
+                    "could not release a savepoint".to_owned(),
+                )));
+            } else {
+                // Dropping the savepoint rolls the failed job's partial work back.
+                replies.push(reply);
+            }
+        }
+        let commit = tx.commit().map_err(OutboxError::from);
+        if commit.is_ok() {
+            shared.stats.commits.fetch_add(1, Ordering::Relaxed);
+            self.counts = counts;
+            if let Ok(mut published) = shared.counts.lock() {
+                *published = counts;
+            }
+            if redacted && self.unflushed_redaction.is_none() {
+                self.unflushed_redaction = Some(Instant::now());
+            }
+        }
+        for reply in replies {
+            reply(commit.clone());
+        }
+    }
+
+    fn checkpoint(&mut self) -> Result<(), OutboxError> {
+        // Returns (busy, frames in the WAL, frames checkpointed); busy means a reader kept
+        // part of the WAL alive and the truncation did not happen.
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+        if busy != 0 {
+            return Err(OutboxError::Storage(
+                "the WAL checkpoint was blocked by another reader of the database".to_owned(),
+            ));
+        }
+        self.shared
+            .stats
+            .checkpoints
+            .fetch_add(1, Ordering::Relaxed);
+        self.unflushed_redaction = None;
+        Ok(())
+    }
+}
