@@ -44,10 +44,8 @@ mod tests {
     use super::*;
 
     fn check(min_ms: u64, max_ms: u64, expected_ms: &[u64]) {
-        let mut backoff = Backoff::new(
-            Duration::from_millis(min_ms),
-            Duration::from_millis(max_ms),
-        );
+        let mut backoff =
+            Backoff::new(Duration::from_millis(min_ms), Duration::from_millis(max_ms));
         let got: Vec<u64> = expected_ms
             .iter()
             .map(|_| backoff.next_delay().as_millis() as u64)
@@ -57,7 +55,11 @@ mod tests {
 
     #[test]
     fn delays_double_up_to_the_maximum() {
-        check(500, 30_000, &[500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+        check(
+            500,
+            30_000,
+            &[500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000],
+        );
         check(50, 200, &[50, 100, 200, 200]);
         check(0, 0, &[1, 1, 1]);
         check(100, 10, &[100, 100]);

@@ -164,7 +164,10 @@ pub async fn probe(config: &ModemConfig) -> Result<ProbeReport, ModemError> {
 /// Opens `config.port`, initialises the modem (waiting for registration up to
 /// `config.timeouts.registration`), sends the parts of one message, and closes the port.
 /// Returns each part's message reference.
-pub async fn send_message(config: &ModemConfig, parts: &[SubmitPdu]) -> Result<Vec<u8>, ModemError> {
+pub async fn send_message(
+    config: &ModemConfig,
+    parts: &[SubmitPdu],
+) -> Result<Vec<u8>, ModemError> {
     let span = info_span!("modem", modem = %config.name);
     async {
         let mut session = open_session(config, discard_events())?;
@@ -196,7 +199,10 @@ fn open_port(path: &Path, baud: u32) -> Result<SerialStream, OpenError> {
         .map_err(|error| OpenError::from_serial(path, &error))
 }
 
-fn open_session(config: &ModemConfig, events: mpsc::Sender<ModemEvent>) -> Result<Session, OpenError> {
+fn open_session(
+    config: &ModemConfig,
+    events: mpsc::Sender<ModemEvent>,
+) -> Result<Session, OpenError> {
     let port = open_port(&config.port, config.baud)?;
     debug!(port = %config.port.display(), "port open");
     let (engine, urcs) = AtEngine::spawn_with(port, engine_config(config));
@@ -213,7 +219,8 @@ fn open_session(config: &ModemConfig, events: mpsc::Sender<ModemEvent>) -> Resul
 /// `AT` waits half of it, at most a second (a modem that answers at all answers `AT` within
 /// milliseconds).
 fn engine_config(config: &ModemConfig) -> EngineConfig {
-    let resync = (config.timeouts.command / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let resync =
+        (config.timeouts.command / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
     EngineConfig {
         label: config.name.clone(),
         resync_timeout: resync,
@@ -243,14 +250,20 @@ struct Worker {
 impl Worker {
     async fn run(mut self) {
         info!(port = %self.config.port.display(), "modem worker started");
-        let mut backoff = Backoff::new(self.config.timeouts.reconnect_min, self.config.timeouts.reconnect_max);
+        let mut backoff = Backoff::new(
+            self.config.timeouts.reconnect_min,
+            self.config.timeouts.reconnect_max,
+        );
         loop {
             if let Flow::Stop = self.connection(&mut backoff).await {
                 break;
             }
             let delay = backoff.next_delay();
             debug!(?delay, "reopening the port after a pause");
-            if rejecting(&mut self.jobs, &self.status, sleep(delay)).await.is_none() {
+            if rejecting(&mut self.jobs, &self.status, sleep(delay))
+                .await
+                .is_none()
+            {
                 break;
             }
         }
@@ -289,28 +302,29 @@ impl Worker {
             imei: self.config.imei.as_deref(),
             status_reports: self.config.status_reports,
         };
-        let initialised = match rejecting(&mut self.jobs, &self.status, session.init(&options)).await {
-            None => return Flow::Stop,
-            Some(Ok(initialised)) => initialised,
-            Some(Err(mut error)) => {
-                if error == InitError::PinRejected {
-                    self.pin_rejected = true;
-                } else if self.pin_rejected && error == InitError::PinRequired {
-                    error = InitError::PinRejected;
+        let initialised =
+            match rejecting(&mut self.jobs, &self.status, session.init(&options)).await {
+                None => return Flow::Stop,
+                Some(Ok(initialised)) => initialised,
+                Some(Err(mut error)) => {
+                    if error == InitError::PinRejected {
+                        self.pin_rejected = true;
+                    } else if self.pin_rejected && error == InitError::PinRequired {
+                        error = InitError::PinRejected;
+                    }
+                    let state = if error.is_link_lost() {
+                        ModemState::Disconnected
+                    } else {
+                        ModemState::Failing
+                    };
+                    warn!(%error, "initialisation failed");
+                    self.publish(|s| {
+                        s.state = state;
+                        s.last_error = Some(error.to_string());
+                    });
+                    return Flow::Reopen;
                 }
-                let state = if error.is_link_lost() {
-                    ModemState::Disconnected
-                } else {
-                    ModemState::Failing
-                };
-                warn!(%error, "initialisation failed");
-                self.publish(|s| {
-                    s.state = state;
-                    s.last_error = Some(error.to_string());
-                });
-                return Flow::Reopen;
-            }
-        };
+            };
         match rejecting(&mut self.jobs, &self.status, session.sweep_storage()).await {
             None => return Flow::Stop,
             Some(Err(error)) => return self.link_lost(error),
@@ -330,7 +344,11 @@ impl Worker {
     /// Ready (or failing for want of registration): takes send jobs, URCs and health
     /// checks until the port is lost or the modem has to be reopened.
     async fn idle(&mut self, session: &mut Session) -> Flow {
-        let period = self.config.timeouts.health_interval.max(Duration::from_millis(10));
+        let period = self
+            .config
+            .timeouts
+            .health_interval
+            .max(Duration::from_millis(10));
         let mut health = interval_at(tokio::time::Instant::now() + period, period);
         health.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -457,12 +475,18 @@ impl Worker {
             }
             (ModemState::Ready, false) => {
                 s.state = ModemState::Failing;
-                s.last_error = Some(format!("not registered: {}", registration_text(Some(status))));
+                s.last_error = Some(format!(
+                    "not registered: {}",
+                    registration_text(Some(status))
+                ));
             }
             _ => {}
         });
         if !registered {
-            warn!(registration = registration_text(Some(status)), "registration lost");
+            warn!(
+                registration = registration_text(Some(status)),
+                "registration lost"
+            );
         }
     }
 
@@ -494,7 +518,11 @@ impl Worker {
             let before = status.clone();
             change(status);
             if status.state != before.state {
-                info!(state = status.state.as_str(), last_error = status.last_error.as_deref(), "state");
+                info!(
+                    state = status.state.as_str(),
+                    last_error = status.last_error.as_deref(),
+                    "state"
+                );
             }
             *status != before
         });
@@ -549,7 +577,17 @@ mod tests {
 
     #[test]
     fn bars_follow_the_usual_thresholds() {
-        for (dbm, bars) in [(-51, 4), (-73, 4), (-75, 3), (-83, 3), (-91, 2), (-101, 1), (-109, 1), (-111, 0), (-113, 0)] {
+        for (dbm, bars) in [
+            (-51, 4),
+            (-73, 4),
+            (-75, 3),
+            (-83, 3),
+            (-91, 2),
+            (-101, 1),
+            (-109, 1),
+            (-111, 0),
+            (-113, 0),
+        ] {
             assert_eq!(signal_bars(dbm), bars, "{dbm} dBm");
         }
     }
@@ -573,7 +611,18 @@ mod tests {
         let labels: Vec<&str> = report.lines().iter().map(|(l, _)| *l).collect();
         assert_eq!(
             labels,
-            ["manufacturer", "model", "firmware", "IMEI", "IMSI", "ICCID", "SIM", "registration", "operator", "signal"]
+            [
+                "manufacturer",
+                "model",
+                "firmware",
+                "IMEI",
+                "IMSI",
+                "ICCID",
+                "SIM",
+                "registration",
+                "operator",
+                "signal"
+            ]
         );
         let lines = report.lines();
         assert_eq!(lines[4].1, "unknown");

@@ -295,7 +295,8 @@ mod tests {
             (tokio_serial::ErrorKind::Unknown, "Not a typewriter"),
         ];
         for (kind, hint) in cases {
-            let error = OpenError::from_serial(path, &tokio_serial::Error::new(kind, "Not a typewriter"));
+            let error =
+                OpenError::from_serial(path, &tokio_serial::Error::new(kind, "Not a typewriter"));
             let text = error.to_string();
             assert!(text.contains("/dev/ttyUSB7"), "{text}");
             assert!(text.contains(hint), "{text}");

@@ -140,12 +140,16 @@ impl Session {
 
     /// The initialisation sequence, from a port just opened to a modem registered and
     /// ready to send.
-    pub(crate) async fn init(&mut self, options: &InitOptions<'_>) -> Result<Initialised, InitError> {
+    pub(crate) async fn init(
+        &mut self,
+        options: &InitOptions<'_>,
+    ) -> Result<Initialised, InitError> {
         self.wake().await?;
         // Every 3GPP modem powers up with echo on; the engine copes with echo, so a modem
         // refusing ATE0 is not a reason to stop.
         self.optional(&Command::echo_off()).await?;
-        self.optional(&self.plain(Command::numeric_errors())).await?;
+        self.optional(&self.plain(Command::numeric_errors()))
+            .await?;
         self.unlock_sim(options.pin).await?;
         let pdu_mode = self.plain(Command::pdu_mode());
         if let Err(error) = self.run(&pdu_mode).await {
@@ -155,7 +159,10 @@ impl Session {
         self.storage().await?;
         let identity = self.identity().await?;
         if let Some(expected) = options.imei {
-            let found = identity.imei.as_deref().unwrap_or("unknown (no answer to AT+CGSN)");
+            let found = identity
+                .imei
+                .as_deref()
+                .unwrap_or("unknown (no answer to AT+CGSN)");
             if found != expected.trim() {
                 return Err(InitError::WrongImei {
                     found: found.to_owned(),
@@ -192,7 +199,8 @@ impl Session {
     pub(crate) async fn describe(&mut self, pin: Option<&str>) -> Result<Description, InitError> {
         self.wake().await?;
         self.optional(&Command::echo_off()).await?;
-        self.optional(&self.plain(Command::numeric_errors())).await?;
+        self.optional(&self.plain(Command::numeric_errors()))
+            .await?;
         let sim = match self.unlock_sim(pin).await {
             Ok(()) => Ok(SimState::Ready),
             Err(error @ (InitError::LinkLost(_) | InitError::NotResponding)) => return Err(error),
@@ -302,8 +310,7 @@ impl Session {
     /// when the link died meanwhile.
     pub(crate) async fn handle_urc(&mut self, urc: Urc) -> Result<UrcEffect, AtError> {
         match urc {
-            Urc::MessageStored { storage, index }
-            | Urc::StatusReportStored { storage, index } => {
+            Urc::MessageStored { storage, index } | Urc::StatusReportStored { storage, index } => {
                 self.take_stored(&storage, index).await?;
                 Ok(UrcEffect::Nothing)
             }
@@ -539,7 +546,8 @@ impl Session {
     /// `timeouts.registration`, polling `AT+CREG?` and listening for `+CREG` URCs.
     async fn wait_registration(&mut self) -> Result<RegistrationStatus, InitError> {
         let deadline = Instant::now() + self.timeouts.registration;
-        let poll = (self.timeouts.command / 2).clamp(Duration::from_millis(100), Duration::from_secs(2));
+        let poll =
+            (self.timeouts.command / 2).clamp(Duration::from_millis(100), Duration::from_secs(2));
         let mut last = None;
         loop {
             if let Some(status) = self.registration().await? {
@@ -893,8 +901,14 @@ mod tests {
 
     #[test]
     fn registration_is_described_in_words() {
-        assert_eq!(registration_text(Some(RegistrationStatus::Searching)), "searching");
-        assert_eq!(registration_text(Some(RegistrationStatus::Denied)), "denied");
+        assert_eq!(
+            registration_text(Some(RegistrationStatus::Searching)),
+            "searching"
+        );
+        assert_eq!(
+            registration_text(Some(RegistrationStatus::Denied)),
+            "denied"
+        );
         assert_eq!(
             registration_text(Some(RegistrationStatus::Home)),
             "registered, home network"
