@@ -33,7 +33,10 @@ pub enum OpenError {
         .path.display()
     )]
     Busy { path: PathBuf },
-    /// Anything else (not a tty, the device vanished while opening, ...).
+    /// ENOTTY: the path is not a terminal device.
+    #[error("{} is not a serial port (not a tty device)", .path.display())]
+    NotATty { path: PathBuf },
+    /// Anything else (the device vanished while opening, ...).
     #[error("cannot open serial port {}: {reason}", .path.display())]
     Other { path: PathBuf, reason: String },
 }
@@ -49,6 +52,10 @@ impl OpenError {
                 OpenError::PermissionDenied { path }
             }
             tokio_serial::ErrorKind::NoDevice => OpenError::Busy { path },
+            // serialport keeps only the errno's description of a failed tcgetattr.
+            _ if error.description == nix::errno::Errno::ENOTTY.desc() => {
+                OpenError::NotATty { path }
+            }
             _ => OpenError::Other {
                 path,
                 reason: error.description.clone(),

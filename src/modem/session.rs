@@ -180,6 +180,11 @@ impl Session {
         self.wait_registration().await?;
         let operator = self.operator().await?;
         let signal_dbm = self.signal().await?.and_then(SignalQuality::dbm);
+        // What the modem said while booting and initialising (`RDY`, `+CPIN: READY`,
+        // `SMS Ready`, ...) is history now; only announced messages are kept.
+        while let Ok(urc) = self.urcs.try_recv() {
+            self.defer(urc);
+        }
         info!(
             manufacturer = identity.manufacturer.as_deref().unwrap_or("?"),
             model = identity.model.as_deref().unwrap_or("?"),
