@@ -404,7 +404,14 @@ impl Worker {
             Err(error) => error.to_string(),
         };
         info!(parts = job.parts.len(), %outcome, "send finished");
-        let failed = result.as_ref().err().map(ToString::to_string);
+        // A message the network refused for good says nothing about the modem; the other
+        // failures may, so the status page shows them.
+        let failed = match &result {
+            Err(error @ (SendError::Temporary { .. } | SendError::Unknown { .. })) => {
+                Some(error.to_string())
+            }
+            _ => None,
+        };
         let _ = job.reply.send(result);
         if let Some(error) = session.link_error() {
             return Some(self.link_lost(error));
