@@ -318,8 +318,12 @@ impl Worker {
                         ModemState::Failing
                     };
                     warn!(%error, "initialisation failed");
+                    let identity = session.identity().clone();
                     self.publish(|s| {
                         s.state = state;
+                        if identity.manufacturer.is_some() || identity.imei.is_some() {
+                            s.identity = identity;
+                        }
                         s.last_error = Some(error.to_string());
                     });
                     return Flow::Reopen;
@@ -475,25 +479,24 @@ impl Worker {
     /// Ready while registered; failing, with the reason, while not.
     fn registration_changed(&mut self, status: RegistrationStatus) {
         let registered = status.is_registered();
-        self.publish(|s| match (s.state, registered) {
+        let state = self.status.borrow().state;
+        match (state, registered) {
             (ModemState::Failing, true) => {
-                s.state = ModemState::Ready;
-                s.last_error = None;
+                info!("registered again");
+                self.publish(|s| {
+                    s.state = ModemState::Ready;
+                    s.last_error = None;
+                });
             }
             (ModemState::Ready, false) => {
-                s.state = ModemState::Failing;
-                s.last_error = Some(format!(
-                    "not registered: {}",
-                    registration_text(Some(status))
-                ));
+                let text = registration_text(Some(status));
+                warn!(registration = text, "registration lost");
+                self.publish(|s| {
+                    s.state = ModemState::Failing;
+                    s.last_error = Some(format!("not registered: {text}"));
+                });
             }
             _ => {}
-        });
-        if !registered {
-            warn!(
-                registration = registration_text(Some(status)),
-                "registration lost"
-            );
         }
     }
 

@@ -91,6 +91,8 @@ pub(crate) struct Session {
     silent: u32,
     /// URCs taken off the channel while waiting for something else, handled once ready.
     deferred: VecDeque<Urc>,
+    /// What the modem said about itself, filled in as the initialisation goes.
+    identity: ModemIdentity,
 }
 
 impl Session {
@@ -111,6 +113,7 @@ impl Session {
             read_storage: None,
             silent: 0,
             deferred: VecDeque::new(),
+            identity: ModemIdentity::default(),
         }
     }
 
@@ -150,16 +153,12 @@ impl Session {
         self.optional(&Command::echo_off()).await?;
         self.optional(&self.plain(Command::numeric_errors()))
             .await?;
-        self.unlock_sim(options.pin).await?;
-        let pdu_mode = self.plain(Command::pdu_mode());
-        if let Err(error) = self.run(&pdu_mode).await {
-            return Err(self.refused("the modem refuses PDU mode (AT+CMGF=0)", error));
-        }
-        self.message_indications(options.status_reports).await?;
-        self.storage().await?;
-        let identity = self.identity().await?;
+        // The modem's identity first: the status page can then say which modem is failing,
+        // and a modem bound by IMEI is checked before the configured PIN goes to its SIM.
+        self.modem_identity().await?;
         if let Some(expected) = options.imei {
-            let found = identity
+            let found = self
+                .identity
                 .imei
                 .as_deref()
                 .unwrap_or("unknown (no answer to AT+CGSN)");
@@ -170,6 +169,14 @@ impl Session {
                 });
             }
         }
+        self.unlock_sim(options.pin).await?;
+        let pdu_mode = self.plain(Command::pdu_mode());
+        if let Err(error) = self.run(&pdu_mode).await {
+            return Err(self.refused("the modem refuses PDU mode (AT+CMGF=0)", error));
+        }
+        self.message_indications(options.status_reports).await?;
+        self.storage().await?;
+        self.sim_identity().await?;
         // Registration changes as URCs, so the wait below and the idle loop hear of them
         // at once; polling covers modems that refuse this.
         let reports = self.plain(Command::registration_reports(
@@ -185,6 +192,7 @@ impl Session {
         while let Ok(urc) = self.urcs.try_recv() {
             self.defer(urc);
         }
+        let identity = self.identity.clone();
         info!(
             manufacturer = identity.manufacturer.as_deref().unwrap_or("?"),
             model = identity.model.as_deref().unwrap_or("?"),
@@ -199,6 +207,11 @@ impl Session {
         })
     }
 
+    /// What the modem said about itself so far (also after a failed initialisation).
+    pub(crate) fn identity(&self) -> &ModemIdentity {
+        &self.identity
+    }
+
     /// What `probe` shows: identity, SIM, registration, operator and signal, without
     /// waiting for registration and without failing on a locked or missing SIM.
     pub(crate) async fn describe(&mut self, pin: Option<&str>) -> Result<Description, InitError> {
@@ -206,12 +219,14 @@ impl Session {
         self.optional(&Command::echo_off()).await?;
         self.optional(&self.plain(Command::numeric_errors()))
             .await?;
+        self.modem_identity().await?;
         let sim = match self.unlock_sim(pin).await {
             Ok(()) => Ok(SimState::Ready),
             Err(error @ (InitError::LinkLost(_) | InitError::NotResponding)) => return Err(error),
             Err(error) => Err(error),
         };
-        let identity = self.identity().await?;
+        self.sim_identity().await?;
+        let identity = self.identity.clone();
         let registration = self.registration().await?;
         let operator = self.operator().await?;
         let signal = self.signal().await?;
@@ -513,38 +528,38 @@ impl Session {
         Ok(())
     }
 
-    /// Maker, model, firmware, IMEI, IMSI and ICCID, each where the modem answers.
-    async fn identity(&mut self) -> Result<ModemIdentity, InitError> {
+    /// Maker, model, firmware and IMEI, each where the modem answers.
+    async fn modem_identity(&mut self) -> Result<(), InitError> {
         let text = |answer: Option<Response>| answer.and_then(|a| command::text_answer(&a).ok());
-        let manufacturer = text(self.optional(&self.plain(Command::manufacturer())).await?);
-        let model = text(self.optional(&self.plain(Command::model())).await?);
-        let firmware = text(self.optional(&self.plain(Command::firmware())).await?);
-        let imei = self
+        self.identity.manufacturer =
+            text(self.optional(&self.plain(Command::manufacturer())).await?);
+        self.identity.model = text(self.optional(&self.plain(Command::model())).await?);
+        self.identity.firmware = text(self.optional(&self.plain(Command::firmware())).await?);
+        self.identity.imei = self
             .optional(&self.plain(Command::imei()))
             .await?
             .and_then(|a| command::imei(&a).ok());
-        let imsi = self
+        Ok(())
+    }
+
+    /// The SIM's IMSI and ICCID (readable once the SIM is unlocked), by whichever ICCID
+    /// command the modem answers.
+    async fn sim_identity(&mut self) -> Result<(), InitError> {
+        self.identity.imsi = self
             .optional(&self.plain(Command::imsi()))
             .await?
             .and_then(|a| command::imsi(&a).ok());
-        let mut iccid = None;
+        self.identity.iccid = None;
         for query in Command::iccid_queries() {
             let query = self.plain(query);
             if let Some(answer) = self.optional(&query).await?
                 && let Ok(value) = command::iccid(&answer)
             {
-                iccid = Some(value);
+                self.identity.iccid = Some(value);
                 break;
             }
         }
-        Ok(ModemIdentity {
-            manufacturer,
-            model,
-            firmware,
-            imei,
-            imsi,
-            iccid,
-        })
+        Ok(())
     }
 
     /// Waits until the modem is registered (home or roaming) for up to
