@@ -127,6 +127,12 @@ struct SimulateArgs {
     /// Make a symlink to the pseudo-terminal at this path.
     #[arg(long)]
     link: Option<PathBuf>,
+    /// The modem to imitate: generic, sim800, ec25 or e3372.
+    #[arg(long, default_value = "generic")]
+    profile: smsbridge::sim::Profile,
+    /// Milliseconds from the PDU to the +CMGS answer (default: the profile's own).
+    #[arg(long)]
+    latency_ms: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -469,6 +475,67 @@ fn modem_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn simulate(_args: SimulateArgs) -> anyhow::Result<()> {
-    anyhow::bail!("simulate is not implemented yet")
+fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run_simulator(args))
+}
+
+/// Serves the simulated modem until Ctrl-C or SIGTERM, printing a line per message it
+/// accepts (masked number, part, message reference; never the text).
+async fn run_simulator(args: SimulateArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use smsbridge::sim::{self, SimEvent};
+    use tokio::sync::broadcast::error::RecvError;
+
+    let mut config = sim::SimConfig::new(args.profile);
+    config.link = args.link.clone();
+    if let Some(ms) = args.latency_ms {
+        config.modem.send_latency = std::time::Duration::from_millis(ms);
+    }
+    // Status reports carry real time stamps.
+    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        config.modem.clock_start_unix = now.as_secs();
+    }
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    let handle = sim::spawn(config).await.with_context(|| match &args.link {
+        Some(link) => format!(
+            "cannot start the simulated modem with link {}",
+            link.display()
+        ),
+        None => "cannot start the simulated modem".to_string(),
+    })?;
+    let mut events = handle.events();
+    let tty = handle.tty_path().unwrap_or_else(|| handle.path());
+    println!("simulated {} modem on {}", args.profile, tty.display());
+    if let Some(link) = &args.link {
+        println!("link {} -> {}", link.display(), tty.display());
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            event = events.recv() => match event {
+                Ok(SimEvent::Received(sms)) => {
+                    let (part, total) = sms.concat.map_or((1, 1), |c| (c.seq, c.total));
+                    println!(
+                        "received SMS to {}: part {part}/{total}, MR {}",
+                        smsbridge::mask::phone(&sms.destination),
+                        sms.mr
+                    );
+                }
+                Ok(SimEvent::Reset) => println!("modem reset"),
+                Ok(SimEvent::Unplugged) => println!("unplugged"),
+                Ok(SimEvent::Replugged { tty }) => println!("plugged in on {}", tty.display()),
+                Err(RecvError::Lagged(missed)) => eprintln!("({missed} events not shown)"),
+                Err(RecvError::Closed) => break,
+            },
+        }
+    }
+    handle.shutdown().await;
+    Ok(())
 }

@@ -22,4 +22,4 @@ pub mod pty;
 pub use model::{Delivery, Fault, InjectError, ModelConfig, Modem, Notice, ReceivedSms};
 pub use pdu::{Concat, PduError};
 pub use profile::{Profile, UnknownProfile};
-// pty re-exports come with the runner.
+pub use pty::{SimConfig, SimEvent, SimHandle, spawn};

@@ -142,8 +142,10 @@ pub struct ReceivedSms {
 pub enum Notice {
     /// A message was accepted for sending.
     Accepted(ReceivedSms),
-    /// The modem reset itself (`AT+CFUN=1,1`); when `reenumerates`, a USB device would
-    /// drop off the bus, so the runner closes the port and opens a new one.
+    /// The modem reset itself (`AT+CFUN=1,1`). When `reenumerates`, it is a USB device
+    /// that drops off the bus: the model is now off, and the runner closes the port, opens
+    /// a new one and powers the model on (`Modem::power_on`), after which it boots for
+    /// `boot_time`. Otherwise the model is already booting.
     Reset {
         reenumerates: bool,
         boot_time: Duration,
@@ -407,21 +409,17 @@ impl Modem {
         self.faults
             .retain(|f| std::mem::discriminant(f) != std::mem::discriminant(&fault));
         match &fault {
-            Fault::SlowRegistration(delay) => {
-                if self.reg != Reg::Idle {
-                    self.search_network(now, *delay);
-                }
+            Fault::SlowRegistration(delay) if self.reg != Reg::Idle => {
+                self.search_network(now, *delay);
             }
-            Fault::PinRequired(pin) => {
-                if self.power == Power::On && self.sim == Sim::Ready {
-                    self.sim = Sim::Pin {
-                        pin: pin.clone(),
-                        wrong: 0,
-                    };
-                    self.set_reg(Reg::Idle);
-                    for l in self.cfg.profile.sim_locked_lines() {
-                        self.urc(&l, false);
-                    }
+            Fault::PinRequired(pin) if self.power == Power::On && self.sim == Sim::Ready => {
+                self.sim = Sim::Pin {
+                    pin: pin.clone(),
+                    wrong: 0,
+                };
+                self.set_reg(Reg::Idle);
+                for l in self.cfg.profile.sim_locked_lines() {
+                    self.urc(&l, false);
                 }
             }
             _ => {}
@@ -504,11 +502,21 @@ impl Modem {
         Ok(Delivery::Stored { index })
     }
 
-    /// Cuts the power (the runner's unplug): everything not on the SIM is forgotten.
+    /// Cuts the power (the runner's unplug): everything not on the SIM is forgotten,
+    /// including output not yet taken.
     pub fn power_off(&mut self) {
+        self.shut_down();
+        self.out.clear();
+    }
+
+    /// Whether the modem has power (it may still be booting).
+    pub fn is_powered(&self) -> bool {
+        self.power != Power::Off
+    }
+
+    fn shut_down(&mut self) {
         self.timers.clear();
         self.reset_io();
-        self.out.clear();
         self.power = Power::Off;
         self.reg = Reg::Idle;
         self.reg_epoch += 1;
@@ -567,20 +575,18 @@ impl Modem {
         self.faults.retain(|f| !pred(f));
         for fault in removed {
             match fault {
-                Fault::PinRequired(_) => {
-                    if self.power == Power::On && self.sim != Sim::Ready && self.cfg.pin.is_none() {
-                        self.sim_unlocked(now);
-                    }
+                Fault::PinRequired(_)
+                    if self.power == Power::On
+                        && self.sim != Sim::Ready
+                        && self.cfg.pin.is_none() =>
+                {
+                    self.sim_unlocked(now);
                 }
-                Fault::SlowRegistration(_) => {
-                    if self.reg == Reg::Searching {
-                        self.search_network(now, self.cfg.registration_delay);
-                    }
+                Fault::SlowRegistration(_) if self.reg == Reg::Searching => {
+                    self.search_network(now, self.cfg.registration_delay);
                 }
-                Fault::UrcInsideAnswer => {
-                    if matches!(self.mode, Mode::Command) {
-                        self.flush_held();
-                    }
+                Fault::UrcInsideAnswer if matches!(self.mode, Mode::Command) => {
+                    self.flush_held();
                 }
                 _ => {}
             }
@@ -897,7 +903,12 @@ impl Modem {
                     reenumerates: self.cfg.reenumerate_on_reset,
                     boot_time: self.cfg.boot_time,
                 });
-                self.power_on(now);
+                if self.cfg.reenumerate_on_reset {
+                    // The device leaves the bus; it boots when the runner plugs it back.
+                    self.shut_down();
+                } else {
+                    self.power_on(now);
+                }
                 return;
             }
             Some(Ok(Reply::Lines(_))) => {}
