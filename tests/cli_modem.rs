@@ -29,7 +29,9 @@ fn text(bytes: &[u8]) -> String {
 async fn simulator(link: &Path) -> smsbridge::sim::SimHandle {
     let mut config = SimConfig::fast(Profile::Sim800);
     config.link = Some(link.to_path_buf());
-    smsbridge::sim::spawn(config).await.expect("the simulator starts")
+    smsbridge::sim::spawn(config)
+        .await
+        .expect("the simulator starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,9 +63,21 @@ async fn send_and_probe_through_the_simulated_modem() {
     assert_eq!(received[0].destination, "+12015550123");
 
     let long = "Your verification code is 123456. ".repeat(6);
-    let output = run(&["send", "--port", port, "--to", "+447400123456", "--text", &long]).await;
+    let output = run(&[
+        "send",
+        "--port",
+        port,
+        "--to",
+        "+447400123456",
+        "--text",
+        &long,
+    ])
+    .await;
     assert!(output.status.success(), "stderr: {}", text(&output.stderr));
-    assert_eq!(text(&output.stdout), "sent 2 parts: message references 1, 2\n");
+    assert_eq!(
+        text(&output.stdout),
+        "sent 2 parts: message references 1, 2\n"
+    );
 
     let output = run(&["probe", "--port", port]).await;
     assert!(output.status.success(), "stderr: {}", text(&output.stderr));
@@ -96,12 +110,28 @@ async fn bad_arguments_and_unreachable_ports_give_one_clear_line() {
     let cases: [(&[&str], &str); 4] = [
         (&["probe", "--port", missing], "does not exist"),
         (
-            &["send", "--port", missing, "--to", "+12015550123", "--text", "x"],
+            &[
+                "send",
+                "--port",
+                missing,
+                "--to",
+                "+12015550123",
+                "--text",
+                "x",
+            ],
             "does not exist",
         ),
         (&["probe", "--port", not_a_tty], "not a serial port"),
         (
-            &["send", "--port", missing, "--to", "12015550123", "--text", "x"],
+            &[
+                "send",
+                "--port",
+                missing,
+                "--to",
+                "12015550123",
+                "--text",
+                "x",
+            ],
             "must start with +",
         ),
     ];
@@ -134,5 +164,8 @@ async fn a_refused_message_is_one_clear_line() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("permanent") && stderr.contains("+CMS ERROR: 21"), "{stderr}");
+    assert!(
+        stderr.contains("permanent") && stderr.contains("+CMS ERROR: 21"),
+        "{stderr}"
+    );
 }

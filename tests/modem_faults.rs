@@ -43,7 +43,10 @@ async fn fail_the_second_part(code: u16) -> (Vec<u8>, SendError, Vec<u8>) {
     });
     let error = result.expect_err("the second part is refused");
     // The modem is still fine: the next message goes through.
-    let after = driver.send(parts("after", 3, false)).await.expect("sent after the error");
+    let after = driver
+        .send(parts("after", 3, false))
+        .await
+        .expect("sent after the error");
     assert_eq!(driver.status().state, ModemState::Ready);
     (first, error, after)
 }
@@ -54,7 +57,11 @@ async fn a_temporary_cms_error_is_temporary_with_the_references_already_sent() {
     let (first, error, _) = fail_the_second_part(42).await;
     let (kind, sent) = kind(&error);
     assert_eq!(kind, "temporary", "{error}");
-    assert_eq!(sent, &[first[0].wrapping_add(1)], "the first part's reference");
+    assert_eq!(
+        sent,
+        &[first[0].wrapping_add(1)],
+        "the first part's reference"
+    );
     assert!(error.to_string().contains("part 2 of 3"), "{error}");
     assert!(error.to_string().contains("42"), "{error}");
 }
@@ -78,10 +85,16 @@ async fn a_cms_error_on_a_single_part_reports_nothing_sent() {
     driver.wait_state(ModemState::Ready).await;
     sim.set_fault(Fault::CmsErrorForNextSends { code: 38, count: 2 });
     for _ in 0..2 {
-        let error = driver.send(parts("x", 1, false)).await.expect_err("refused");
+        let error = driver
+            .send(parts("x", 1, false))
+            .await
+            .expect_err("refused");
         assert_eq!(kind(&error), ("temporary", &[][..]), "{error}");
     }
-    driver.send(parts("x", 1, false)).await.expect("the fault was for two sends only");
+    driver
+        .send(parts("x", 1, false))
+        .await
+        .expect("the fault was for two sends only");
 }
 
 #[tokio::test]
@@ -92,14 +105,20 @@ async fn a_silent_modem_fails_within_the_timeouts_then_recovers_by_reset_and_reo
     sim.set_fault(Fault::NoAnswer);
 
     // No prompt ever comes: the PDU did not go out.
-    let error = driver.send(parts("x", 1, false)).await.expect_err("no answer");
+    let error = driver
+        .send(parts("x", 1, false))
+        .await
+        .expect_err("no answer");
     assert_eq!(kind(&error).0, "temporary", "{error}");
     assert!(error.to_string().contains("prompt"), "{error}");
 
     // Idle health checks go unanswered; the driver resets the modem and reopens the port.
     let failing = driver.wait_state(ModemState::Failing).await;
     assert!(failing.last_error.is_some(), "{failing:?}");
-    let refused = driver.send(parts("x", 1, false)).await.expect_err("not ready");
+    let refused = driver
+        .send(parts("x", 1, false))
+        .await
+        .expect_err("not ready");
     assert_eq!(kind(&refused).0, "temporary");
     assert!(refused.to_string().contains("failing"), "{refused}");
 
@@ -107,12 +126,18 @@ async fn a_silent_modem_fails_within_the_timeouts_then_recovers_by_reset_and_reo
     let ready = driver.wait_state(ModemState::Ready).await;
     assert_eq!(ready.last_error, None);
     let states = driver.states();
-    let failing_at = states.iter().position(|s| *s == ModemState::Failing).unwrap();
+    let failing_at = states
+        .iter()
+        .position(|s| *s == ModemState::Failing)
+        .unwrap();
     assert!(
         states[failing_at..].contains(&ModemState::Initialising),
         "reopened and initialised again: {states:?}"
     );
-    driver.send(parts("x", 1, false)).await.expect("sent after recovery");
+    driver
+        .send(parts("x", 1, false))
+        .await
+        .expect("sent after recovery");
     assert_eq!(sim.received().len(), 1);
 }
 
@@ -124,7 +149,10 @@ async fn garbage_bytes_do_not_disturb_initialisation_or_sends() {
         let driver = Driver::spawn(config("garbage", sim.path()));
         driver.wait_state(ModemState::Ready).await;
         let three = parts(&three_part_text(), 4, false);
-        driver.send(three.clone()).await.expect("sent through the garbage");
+        driver
+            .send(three.clone())
+            .await
+            .expect("sent through the garbage");
         let received: Vec<String> = sim.received().into_iter().map(|r| r.pdu_hex).collect();
         let sent: Vec<String> = three.iter().map(|p| p.hex()).collect();
         assert_eq!(received, sent, "{profile}");
@@ -139,7 +167,10 @@ async fn a_notification_inside_an_answer_does_not_disturb() {
         let driver = Driver::spawn(config("noise", sim.path()));
         let ready = driver.wait_state(ModemState::Ready).await;
         assert!(ready.identity.imei.is_some(), "{profile}: {ready:?}");
-        let references = driver.send(parts(&three_part_text(), 5, false)).await.expect("sent");
+        let references = driver
+            .send(parts(&three_part_text(), 5, false))
+            .await
+            .expect("sent");
         assert_eq!(references.len(), 3);
         assert_eq!(sim.received().len(), 3);
         // Health checks run through the noise too.
@@ -156,13 +187,19 @@ async fn slow_registration_stays_initialising_until_registered_then_ready() {
     sim.set_fault(Fault::SlowRegistration(Duration::from_millis(1500)));
     let driver = Driver::spawn(config("slowreg", sim.path()));
     driver.wait_state(ModemState::Initialising).await;
-    let refused = driver.send(parts("x", 1, false)).await.expect_err("not ready yet");
+    let refused = driver
+        .send(parts("x", 1, false))
+        .await
+        .expect_err("not ready yet");
     assert_eq!(kind(&refused).0, "temporary", "{refused}");
     driver.wait_state(ModemState::Ready).await;
     let states = driver.states();
     assert!(!states.contains(&ModemState::Failing), "{states:?}");
     assert_eq!(states.last(), Some(&ModemState::Ready));
-    driver.send(parts("x", 1, false)).await.expect("sent once registered");
+    driver
+        .send(parts("x", 1, false))
+        .await
+        .expect("sent once registered");
 }
 
 #[tokio::test]
@@ -173,9 +210,15 @@ async fn registration_slower_than_the_timeout_is_failing_then_ready_by_itself() 
     cfg.timeouts.registration = Duration::from_millis(500);
     let driver = Driver::spawn(cfg);
     let failing = driver.wait_state(ModemState::Failing).await;
-    assert_eq!(failing.last_error.as_deref(), Some("not registered: searching"));
+    assert_eq!(
+        failing.last_error.as_deref(),
+        Some("not registered: searching")
+    );
     driver.wait_state(ModemState::Ready).await;
-    driver.send(parts("x", 1, false)).await.expect("sent once registered");
+    driver
+        .send(parts("x", 1, false))
+        .await
+        .expect("sent once registered");
 }
 
 #[tokio::test]
@@ -185,11 +228,20 @@ async fn losing_the_network_while_ready_is_failing_until_registered_again() {
     driver.wait_state(ModemState::Ready).await;
     sim.set_fault(Fault::SlowRegistration(Duration::from_millis(1500)));
     let failing = driver.wait_state(ModemState::Failing).await;
-    assert_eq!(failing.last_error.as_deref(), Some("not registered: searching"));
-    let refused = driver.send(parts("x", 1, false)).await.expect_err("not registered");
+    assert_eq!(
+        failing.last_error.as_deref(),
+        Some("not registered: searching")
+    );
+    let refused = driver
+        .send(parts("x", 1, false))
+        .await
+        .expect_err("not registered");
     assert_eq!(kind(&refused).0, "temporary", "{refused}");
     driver.wait_state(ModemState::Ready).await;
-    driver.send(parts("x", 1, false)).await.expect("sent once registered again");
+    driver
+        .send(parts("x", 1, false))
+        .await
+        .expect("sent once registered again");
 }
 
 #[tokio::test]
@@ -213,10 +265,16 @@ async fn a_sim_pin_without_a_configured_pin_is_failing_with_a_clear_error() {
     let driver = Driver::spawn(config("nopin", sim.path()));
     let failing = driver.wait_state(ModemState::Failing).await;
     let error = failing.last_error.unwrap_or_default();
-    assert!(error.contains("PIN") && error.contains("pin_file"), "{error}");
+    assert!(
+        error.contains("PIN") && error.contains("pin_file"),
+        "{error}"
+    );
     // The modem is known even though it cannot send.
     assert!(failing.identity.imei.is_some(), "{:?}", failing.identity);
-    let refused = driver.send(parts("x", 1, false)).await.expect_err("failing");
+    let refused = driver
+        .send(parts("x", 1, false))
+        .await
+        .expect_err("failing");
     assert!(refused.to_string().contains("PIN"), "{refused}");
 }
 
@@ -234,7 +292,12 @@ async fn a_wrong_pin_is_sent_once_and_never_again() {
     // have blocked it (PUK).
     driver
         .wait_for("three more initialisations", |_| {
-            driver.states().iter().filter(|s| **s == ModemState::Initialising).count() >= 4
+            driver
+                .states()
+                .iter()
+                .filter(|s| **s == ModemState::Initialising)
+                .count()
+                >= 4
         })
         .await;
     bounded("the status to settle", async {
@@ -242,7 +305,10 @@ async fn a_wrong_pin_is_sent_once_and_never_again() {
             let status = driver.status();
             if status.state == ModemState::Failing {
                 let error = status.last_error.unwrap_or_default();
-                assert!(error.contains("refused") && !error.contains("PUK"), "{error}");
+                assert!(
+                    error.contains("refused") && !error.contains("PUK"),
+                    "{error}"
+                );
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -257,14 +323,20 @@ async fn no_prompt_is_temporary_and_the_modem_keeps_working() {
     let driver = Driver::spawn(config("noprompt", sim.path()));
     driver.wait_state(ModemState::Ready).await;
     sim.set_fault(Fault::NoPromptOnCmgs);
-    let error = driver.send(parts(&three_part_text(), 6, false)).await.expect_err("no prompt");
+    let error = driver
+        .send(parts(&three_part_text(), 6, false))
+        .await
+        .expect_err("no prompt");
     assert_eq!(kind(&error), ("temporary", &[][..]), "{error}");
     assert!(error.to_string().contains("prompt"), "{error}");
     assert!(sim.received().is_empty(), "the PDU did not go out");
     sim.clear_faults();
     assert_eq!(driver.status().state, ModemState::Ready);
     let one = parts("x", 7, false);
-    driver.send(one.clone()).await.expect("sent after the missing prompt");
+    driver
+        .send(one.clone())
+        .await
+        .expect("sent after the missing prompt");
     let received = sim.received();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].pdu_hex, one[0].hex());
@@ -276,12 +348,18 @@ async fn no_cmgs_result_is_an_unknown_outcome() {
     let driver = Driver::spawn(config("nocmgs", sim.path()));
     driver.wait_state(ModemState::Ready).await;
     sim.set_fault(Fault::NoCmgsResult);
-    let error = driver.send(parts("x", 8, false)).await.expect_err("no +CMGS");
+    let error = driver
+        .send(parts("x", 8, false))
+        .await
+        .expect_err("no +CMGS");
     assert_eq!(kind(&error), ("unknown", &[][..]), "{error}");
     // It did go out: this is why the outcome is unknown rather than temporary.
     assert_eq!(sim.received().len(), 1);
     sim.clear_faults();
-    driver.send(parts("x", 9, false)).await.expect("sent afterwards");
+    driver
+        .send(parts("x", 9, false))
+        .await
+        .expect("sent afterwards");
     assert_eq!(sim.received().len(), 2);
 }
 
@@ -289,7 +367,12 @@ async fn no_cmgs_result_is_an_unknown_outcome() {
 async fn a_modem_with_another_imei_is_refused() {
     let sim = start_sim(Profile::Generic).await;
     let driver = Driver::spawn(config("probe", sim.path()));
-    let imei = driver.wait_state(ModemState::Ready).await.identity.imei.expect("an IMEI");
+    let imei = driver
+        .wait_state(ModemState::Ready)
+        .await
+        .identity
+        .imei
+        .expect("an IMEI");
     drop(driver);
 
     let mut cfg = config("bound", sim.path());
@@ -297,7 +380,10 @@ async fn a_modem_with_another_imei_is_refused() {
     let wrong = Driver::spawn(cfg);
     let failing = wrong.wait_state(ModemState::Failing).await;
     let error = failing.last_error.unwrap_or_default();
-    assert!(error.contains("490154203237518") && error.contains(&imei), "{error}");
+    assert!(
+        error.contains("490154203237518") && error.contains(&imei),
+        "{error}"
+    );
     drop(wrong);
 
     let mut cfg = config("bound", sim.path());
@@ -319,12 +405,20 @@ async fn an_unplugged_modem_comes_back_under_another_tty_by_itself() {
     sim.unplug().await;
     let lost = driver.wait_state(ModemState::Disconnected).await;
     assert!(lost.last_error.is_some(), "{lost:?}");
-    let refused = driver.send(parts("x", 1, false)).await.expect_err("unplugged");
+    let refused = driver
+        .send(parts("x", 1, false))
+        .await
+        .expect_err("unplugged");
     assert_eq!(kind(&refused).0, "temporary", "{refused}");
 
-    let after = bounded("the replug", sim.replug()).await.expect("replugged");
+    let after = bounded("the replug", sim.replug())
+        .await
+        .expect("replugged");
     assert_ne!(after, before, "the modem came back under another tty name");
     driver.wait_state(ModemState::Ready).await;
-    driver.send(parts("x", 1, false)).await.expect("sent after the replug");
+    driver
+        .send(parts("x", 1, false))
+        .await
+        .expect("sent after the replug");
     assert_eq!(sim.received().len(), 1);
 }

@@ -8,7 +8,9 @@
 
 mod modem_support;
 
-use modem_support::{DELIVER, Driver, bounded, config, parts, start_sim, start_sim_with, three_part_text};
+use modem_support::{
+    DELIVER, Driver, bounded, config, parts, start_sim, start_sim_with, three_part_text,
+};
 use smsbridge::modem::{ModemEvent, ModemState};
 use smsbridge::sim::{InjectError, Profile, SimConfig};
 use smsbridge::sms::SubmitPdu;
@@ -48,23 +50,42 @@ async fn check_profile(profile: Profile) {
     assert!(id.model.is_some(), "{profile}: {id:?}");
     assert!(id.firmware.is_some(), "{profile}: {id:?}");
     let imei = id.imei.as_deref().unwrap_or_default();
-    assert!(imei.len() == 15 && imei.bytes().all(|b| b.is_ascii_digit()), "{profile}: {id:?}");
-    assert!(id.imsi.as_deref().is_some_and(|imsi| imsi.starts_with("00101")), "{profile}: {id:?}");
+    assert!(
+        imei.len() == 15 && imei.bytes().all(|b| b.is_ascii_digit()),
+        "{profile}: {id:?}"
+    );
+    assert!(
+        id.imsi
+            .as_deref()
+            .is_some_and(|imsi| imsi.starts_with("00101")),
+        "{profile}: {id:?}"
+    );
     assert_eq!(id.iccid.is_some(), has_iccid, "{profile}: {id:?}");
-    assert!(id.iccid.as_deref().is_none_or(|iccid| iccid.starts_with("89")), "{profile}: {id:?}");
+    assert!(
+        id.iccid
+            .as_deref()
+            .is_none_or(|iccid| iccid.starts_with("89")),
+        "{profile}: {id:?}"
+    );
     assert!(ready.operator.is_some(), "{profile}: {ready:?}");
     assert!(ready.signal_dbm.is_some(), "{profile}: {ready:?}");
     assert_eq!(ready.last_error, None);
 
     let one = parts("Your code is 123456", 1, false);
     assert_eq!(one.len(), 1);
-    let first = driver.send(one.clone()).await.expect("the one-part message is sent");
+    let first = driver
+        .send(one.clone())
+        .await
+        .expect("the one-part message is sent");
     assert_eq!(first.len(), 1);
     assert_received(&sim, &one, &first);
 
     let three = parts(&three_part_text(), 2, false);
     assert_eq!(three.len(), 3);
-    let references = driver.send(three.clone()).await.expect("the three-part message is sent");
+    let references = driver
+        .send(three.clone())
+        .await
+        .expect("the three-part message is sent");
     let expected: Vec<u8> = (1..=3).map(|i| first[0].wrapping_add(i)).collect();
     assert_eq!(references, expected, "{profile}: references increase");
     assert_received(&sim, &three, &references);
@@ -102,14 +123,21 @@ async fn a_status_report_arrives_as_an_event_with_the_reference_of_its_part() {
         driver.wait_state(ModemState::Ready).await;
         // A message before, so the reference asked about is not the first one.
         driver.send(parts("warm-up", 1, false)).await.expect("sent");
-        let references = driver.send(parts("Your code is 123456", 2, true)).await.expect("sent");
+        let references = driver
+            .send(parts("Your code is 123456", 2, true))
+            .await
+            .expect("sent");
         let event = bounded("a status report", driver.events.recv()).await;
         let Some(ModemEvent::StatusReport { modem, report }) = event else {
             panic!("{profile}: no status report: {event:?}");
         };
         assert_eq!(modem, profile.name());
         assert_eq!(report.message_reference, references[0], "{profile}");
-        assert!(report.status.is_delivered(), "{profile}: {:?}", report.status);
+        assert!(
+            report.status.is_delivered(),
+            "{profile}: {:?}",
+            report.status
+        );
         assert_eq!(report.recipient.value, modem_support::TO);
     }
 }
@@ -147,7 +175,10 @@ async fn incoming_messages_are_read_and_deleted_so_the_storage_never_fills() {
             inject_when_room(&sim).await;
         }
         // Sending still works, and nothing was sent in reply.
-        driver.send(parts("Your code is 123456", 1, false)).await.expect("sent");
+        driver
+            .send(parts("Your code is 123456", 1, false))
+            .await
+            .expect("sent");
         assert_eq!(sim.received().len(), 1);
     }
 }

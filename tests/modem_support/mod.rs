@@ -111,12 +111,16 @@ impl Driver {
     /// Waits until the published status satisfies `wanted`, and returns it.
     pub async fn wait_for(&self, what: &str, wanted: impl Fn(&ModemStatus) -> bool) -> ModemStatus {
         let mut status = self.handle.status();
-        match tokio::time::timeout(WAIT, status.wait_for(|s| wanted(s))).await {
-            Ok(Ok(found)) => found.clone(),
+        let found = match tokio::time::timeout(WAIT, status.wait_for(|s| wanted(s))).await {
+            Ok(Ok(found)) => Some(found.clone()),
             Ok(Err(_)) => panic!("the modem worker stopped while waiting for {what}"),
-            Err(_) => panic!(
+            Err(_) => None,
+        };
+        match found {
+            Some(found) => found,
+            None => panic!(
                 "timed out waiting for {what}; status: {:?}; states: {:?}",
-                *status.borrow(),
+                self.status(),
                 self.states()
             ),
         }
@@ -148,4 +152,5 @@ pub fn three_part_text() -> String {
 }
 
 /// A published SMS-DELIVER ("hellohello" from +31641600986), SMSC field first.
-pub const DELIVER: &str = "07911326040000F0040B911346610089F60000208062917314080CC8329BFD065DDF72363904";
+pub const DELIVER: &str =
+    "07911326040000F0040B911346610089F60000208062917314080CC8329BFD065DDF72363904";
