@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use smsbridge::sim::{Profile, SimConfig};
 use smsbridge::sms::{PhoneNumber, SubmitOptions, encode_submit};
+use tokio_serial::SerialPortBuilderExt;
 
 const BIN: &str = env!("CARGO_BIN_EXE_smsbridge");
 
@@ -168,4 +169,36 @@ async fn a_refused_message_is_one_clear_line() {
         stderr.contains("permanent") && stderr.contains("+CMS ERROR: 21"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_held_by_another_program_is_reported_as_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("m2");
+    let _sim = simulator(&link).await;
+    // Another program (ModemManager, a terminal) has the port open, exclusively.
+    let _held = tokio_serial::new(link.to_string_lossy(), 115_200)
+        .open_native_async()
+        .expect("the first open succeeds");
+    let output = run(&["probe", "--port", link.to_str().unwrap()]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("in use by another program such as ModemManager"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modem_that_does_not_answer_is_one_clear_line_after_the_timeouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("m3");
+    let sim = simulator(&link).await;
+    sim.set_fault(smsbridge::sim::Fault::NoAnswer);
+    let output = run(&["probe", "--port", link.to_str().unwrap()]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("does not answer AT commands"), "{stderr}");
 }

@@ -289,21 +289,36 @@ mod tests {
     #[test]
     fn open_errors_name_the_fix() {
         let path = Path::new("/dev/ttyUSB7");
+        let enotty = nix::errno::Errno::ENOTTY.desc();
         let cases = [
             (
                 tokio_serial::ErrorKind::Io(io::ErrorKind::NotFound),
+                "No such file or directory",
                 "does not exist",
             ),
             (
                 tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied),
+                "Permission denied",
                 "dialout",
             ),
-            (tokio_serial::ErrorKind::NoDevice, "ModemManager"),
-            (tokio_serial::ErrorKind::Unknown, "Not a typewriter"),
+            (
+                tokio_serial::ErrorKind::NoDevice,
+                "Unable to acquire exclusive lock on serial port",
+                "ModemManager",
+            ),
+            (
+                tokio_serial::ErrorKind::Unknown,
+                enotty,
+                "is not a serial port",
+            ),
+            (
+                tokio_serial::ErrorKind::Unknown,
+                "No such device or address",
+                "cannot open serial port /dev/ttyUSB7: No such device or address",
+            ),
         ];
-        for (kind, hint) in cases {
-            let error =
-                OpenError::from_serial(path, &tokio_serial::Error::new(kind, "Not a typewriter"));
+        for (kind, description, hint) in cases {
+            let error = OpenError::from_serial(path, &tokio_serial::Error::new(kind, description));
             let text = error.to_string();
             assert!(text.contains("/dev/ttyUSB7"), "{text}");
             assert!(text.contains(hint), "{text}");

@@ -888,7 +888,249 @@ pub(crate) fn registration_text(status: Option<RegistrationStatus>) -> &'static 
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
+
+    /// A status report (TP-MR 42, delivered), SMSC field first; its TPDU is 25 octets.
+    const REPORT: &str = "07911326040000F0062A0B912110550521F3521170214370325211702143803246";
+
+    /// The answers of a healthy, registered modem.
+    fn healthy(command: &str) -> String {
+        let info = |line: &str| format!("\r\n{line}\r\n\r\nOK\r\n");
+        match command {
+            "AT+CPIN?" => info("+CPIN: READY"),
+            "AT+CREG?" => info("+CREG: 1,1"),
+            "AT+CSQ" => info("+CSQ: 17,99"),
+            "AT+COPS?" => info("+COPS: 0,0,\"Test Network\",7"),
+            "AT+CGMI" => info("ACME"),
+            "AT+CGMM" => info("M1"),
+            "AT+CGMR" => info("1.0"),
+            "AT+CGSN" => info("490154203237518"),
+            "AT+CIMI" => info("001010123456789"),
+            "AT+CCID" => info("89001010123456789015"),
+            "AT+CSMS?" => info("+CSMS: 0,1,1,1"),
+            c if c.starts_with("AT+CPMS=") => info("+CPMS: 0,30,0,30,0,30"),
+            _ => "\r\nOK\r\n".to_owned(),
+        }
+    }
+
+    /// A session on a fake modem that answers each command line with `answer(line)` and
+    /// logs the lines it got.
+    fn fake_modem(
+        answer: impl Fn(&str) -> String + Send + 'static,
+    ) -> (Session, Arc<Mutex<Vec<String>>>, mpsc::Receiver<ModemEvent>) {
+        let (ours, mut theirs) = tokio::io::duplex(4096);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let seen = log.clone();
+        tokio::spawn(async move {
+            let mut line = Vec::new();
+            let mut byte = [0u8; 1];
+            while theirs.read_exact(&mut byte).await.is_ok() {
+                if byte[0] != b'\r' {
+                    line.push(byte[0]);
+                    continue;
+                }
+                let command = String::from_utf8_lossy(&line).into_owned();
+                line.clear();
+                let reply = answer(&command);
+                seen.lock().unwrap().push(command);
+                if theirs.write_all(reply.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let (engine, urcs) = AtEngine::spawn(ours);
+        let (events, reports) = mpsc::channel(4);
+        let timeouts = ModemTimeouts {
+            registration: Duration::from_secs(2),
+            ..ModemTimeouts::default()
+        };
+        let session = Session::new(engine, urcs, events, "fake", timeouts);
+        (session, log, reports)
+    }
+
+    const OPTIONS: InitOptions<'static> = InitOptions {
+        pin: None,
+        imei: None,
+        status_reports: true,
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn the_initialisation_sequence() {
+        let (mut session, log, _) = fake_modem(healthy);
+        let ready = session.init(&OPTIONS).await.expect("initialised");
+        assert_eq!(
+            *log.lock().unwrap(),
+            [
+                "AT",
+                "ATE0",
+                "AT+CMEE=1",
+                "AT+CGMI",
+                "AT+CGMM",
+                "AT+CGMR",
+                "AT+CGSN",
+                "AT+CPIN?",
+                "AT+CMGF=0",
+                "AT+CNMI=2,1,0,1,0",
+                "AT+CSMS?",
+                "AT+CPMS=\"SM\",\"SM\",\"SM\"",
+                "AT+CIMI",
+                "AT+CCID",
+                "AT+CREG=1",
+                "AT+CREG?",
+                "AT+COPS=3,0",
+                "AT+COPS?",
+                "AT+CSQ",
+            ]
+        );
+        assert_eq!(ready.identity.manufacturer.as_deref(), Some("ACME"));
+        assert_eq!(
+            ready.identity.iccid.as_deref(),
+            Some("89001010123456789015")
+        );
+        assert_eq!(ready.operator.as_deref(), Some("Test Network"));
+        assert_eq!(ready.signal_dbm, Some(-79));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_modem_refusing_routed_reports_gets_stored_ones() {
+        let (mut session, log, _) = fake_modem(|command| match command {
+            "AT+CNMI=2,1,0,1,0" => "\r\n+CMS ERROR: 303\r\n".to_owned(),
+            other => healthy(other),
+        });
+        session.init(&OPTIONS).await.expect("initialised");
+        let log = log.lock().unwrap();
+        let cnmi: Vec<&String> = log.iter().filter(|c| c.starts_with("AT+CNMI")).collect();
+        assert_eq!(cnmi, ["AT+CNMI=2,1,0,1,0", "AT+CNMI=2,1,0,2,0"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sim_states_that_stop_the_modem_end_the_initialisation() {
+        let cases: [(&str, InitError); 4] = [
+            ("\r\n+CPIN: SIM PUK\r\n\r\nOK\r\n", InitError::PukRequired),
+            ("\r\n+CME ERROR: 10\r\n", InitError::NoSim),
+            ("\r\n+CPIN: SIM PIN\r\n\r\nOK\r\n", InitError::PinRequired),
+            (
+                "\r\n+CPIN: PH-SIM PIN\r\n\r\nOK\r\n",
+                InitError::Sim("phone-to-SIM PIN required (SIM lock)".into()),
+            ),
+        ];
+        for (answer, expected) in cases {
+            let (mut session, log, _) = fake_modem(move |command| match command {
+                "AT+CPIN?" => answer.to_owned(),
+                other => healthy(other),
+            });
+            assert_eq!(session.init(&OPTIONS).await.unwrap_err(), expected);
+            assert!(!log.lock().unwrap().iter().any(|c| c == "AT+CMGF=0"));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pin_is_entered_once_and_a_refusal_is_final() {
+        let unlocked = Arc::new(Mutex::new(false));
+        let state = unlocked.clone();
+        let (mut session, log, _) = fake_modem(move |command| match command {
+            "AT+CPIN?" if !*state.lock().unwrap() => "\r\n+CPIN: SIM PIN\r\n\r\nOK\r\n".to_owned(),
+            "AT+CPIN=\"2468\"" => {
+                *state.lock().unwrap() = true;
+                "\r\nOK\r\n".to_owned()
+            }
+            "AT+CPIN=\"1111\"" => "\r\n+CME ERROR: 16\r\n".to_owned(),
+            other => healthy(other),
+        });
+        let wrong = InitOptions {
+            pin: Some("1111"),
+            ..OPTIONS
+        };
+        assert_eq!(
+            session.init(&wrong).await.unwrap_err(),
+            InitError::PinRejected
+        );
+        let right = InitOptions {
+            pin: Some("2468"),
+            ..OPTIONS
+        };
+        session.init(&right).await.expect("unlocked");
+        assert!(*unlocked.lock().unwrap());
+        let log = log.lock().unwrap();
+        let pins = log.iter().filter(|c| c.starts_with("AT+CPIN=")).count();
+        assert_eq!(pins, 2, "one attempt per initialisation");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stored_status_report_is_read_from_its_storage_deleted_and_surfaced() {
+        let (mut session, log, mut reports) = fake_modem(|command| match command {
+            "AT+CMGR=3" => format!("\r\n+CMGR: 0,,25\r\n{REPORT}\r\n\r\nOK\r\n"),
+            other => healthy(other),
+        });
+        session.read_storage = Some(Storage::Sim);
+        let urc = Urc::StatusReportStored {
+            storage: "SR".into(),
+            index: 3,
+        };
+        assert_eq!(session.handle_urc(urc).await, Ok(UrcEffect::Nothing));
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["AT+CPMS=\"SR\"", "AT+CMGR=3", "AT+CMGD=3", "AT+CPMS=\"SM\""]
+        );
+        let Some(ModemEvent::StatusReport { modem, report }) = reports.recv().await else {
+            panic!("no event");
+        };
+        assert_eq!(modem, "fake");
+        assert_eq!(report.message_reference, 42);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn routed_reports_are_acknowledged_only_under_service_1() {
+        for (service, acknowledged) in [("0", false), ("1", true)] {
+            let (mut session, log, mut reports) = fake_modem(move |command| match command {
+                "AT+CSMS?" => format!("\r\n+CSMS: {service},1,1,1\r\n\r\nOK\r\n"),
+                other => healthy(other),
+            });
+            session.init(&OPTIONS).await.expect("initialised");
+            log.lock().unwrap().clear();
+            let urc = Urc::StatusReport {
+                length: 25,
+                pdu: REPORT.into(),
+            };
+            assert_eq!(session.handle_urc(urc).await, Ok(UrcEffect::Nothing));
+            assert!(matches!(
+                reports.recv().await,
+                Some(ModemEvent::StatusReport { .. })
+            ));
+            let sent_cnma = log.lock().unwrap().iter().any(|c| c == "AT+CNMA");
+            assert_eq!(sent_cnma, acknowledged, "service {service}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reboot_or_a_lost_sim_calls_for_a_new_initialisation() {
+        let (mut session, _, _) = fake_modem(healthy);
+        for urc in [
+            Urc::Ready,
+            Urc::PoweredDown,
+            Urc::SimState(SimState::NotInserted),
+        ] {
+            assert!(matches!(
+                session.handle_urc(urc).await,
+                Ok(UrcEffect::Reinitialise(_))
+            ));
+        }
+        for urc in [
+            Urc::Boot,
+            Urc::SimState(SimState::Ready),
+            Urc::Other("^SIMST:1".into()),
+        ] {
+            assert_eq!(session.handle_urc(urc).await, Ok(UrcEffect::Nothing));
+        }
+        assert_eq!(
+            session.handle_urc(Urc::Rssi(17)).await,
+            Ok(UrcEffect::Signal(Some(-79)))
+        );
+    }
 
     #[test]
     fn announced_storages_are_recognised() {
