@@ -286,8 +286,8 @@ fn decode(mut r: Reader<'_>, smsc: Option<Address>) -> Result<Pdu, PduError> {
                 udh: None,
                 user_data: None,
             };
-            // The optional part is decoded on a copy of the reader: some service centres
-            // pad reports after TP-ST, and a padding octet read as TP-PI must not cost the
+            // An error in the optional part after TP-ST drops that part only: some service
+            // centres pad reports, and a padding octet read as TP-PI must not cost the
             // status, which is what the sender needs.
             if let Ok(optional) = decode_report_parameters(&mut r, udhi) {
                 report.protocol_identifier = optional.0;

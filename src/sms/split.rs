@@ -181,7 +181,7 @@ fn choose(text: &str, languages: &[NationalLanguage], wide_reference: bool) -> C
     if let Some(units) = gsm7_units(text, Tables::DEFAULT) {
         return Choice::new(TextEncoding::GSM7, Units::Gsm7(units), wide_reference);
     }
-    let mut best: Option<Choice> = None;
+    let mut best: Option<((usize, usize), Choice)> = None;
     for encoding in shift_combinations(languages) {
         let TextEncoding::Gsm7 { locking, single } = encoding else {
             continue;
@@ -191,18 +191,19 @@ fn choose(text: &str, languages: &[NationalLanguage], wide_reference: bool) -> C
         };
         let candidate = Choice::new(encoding, Units::Gsm7(units), wide_reference);
         // Fewest parts first; on a tie, fewer header elements (fewer handsets to confuse).
-        let key = |c: &Choice| (c.parts(), c.encoding.language_elements());
-        if best.as_ref().is_none_or(|b| key(&candidate) < key(b)) {
-            best = Some(candidate);
+        let key = (candidate.parts(), encoding.language_elements());
+        if best.as_ref().is_none_or(|(best_key, _)| key < *best_key) {
+            best = Some((key, candidate));
         }
     }
-    best.unwrap_or_else(|| {
-        Choice::new(
+    match best {
+        Some((_, choice)) => choice,
+        None => Choice::new(
             TextEncoding::Ucs2,
             Units::Ucs2(text.chars().collect()),
             wide_reference,
-        )
-    })
+        ),
+    }
 }
 
 /// Every locking/single shift combination the enabled languages allow, the plain default
