@@ -277,7 +277,12 @@ impl Worker {
         let mut session = match open_session(&self.config, self.events.clone()) {
             Ok(session) => session,
             Err(error) => {
-                warn!(%error, "cannot open the port");
+                let error_text = error.to_string();
+                if self.is_new_problem(&error_text) {
+                    warn!(error = %error_text, "cannot open the port; retrying with backoff");
+                } else {
+                    debug!(error = %error_text, "cannot open the port");
+                }
                 self.publish(|s| {
                     s.state = ModemState::Disconnected;
                     s.last_error = Some(error.to_string());
@@ -317,7 +322,11 @@ impl Worker {
                     } else {
                         ModemState::Failing
                     };
-                    warn!(%error, "initialisation failed");
+                    if self.is_new_problem(&error.to_string()) {
+                        warn!(%error, "initialisation failed; retrying with backoff");
+                    } else {
+                        debug!(%error, "initialisation failed again");
+                    }
                     let identity = session.identity().clone();
                     self.publish(|s| {
                         s.state = state;
@@ -520,6 +529,12 @@ impl Worker {
             s.last_error = Some(format!("port lost: {error}"));
         });
         Flow::Reopen
+    }
+
+    /// Whether `problem` differs from the last one published: a modem that fails the same
+    /// way at every retry is logged once at warning level, not every few seconds.
+    fn is_new_problem(&self, problem: &str) -> bool {
+        self.status.borrow().last_error.as_deref() != Some(problem)
     }
 
     /// Changes the published status, notifying watchers only when something changed.
