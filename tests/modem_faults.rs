@@ -402,7 +402,7 @@ async fn an_unplugged_modem_comes_back_under_another_tty_by_itself() {
     driver.wait_state(ModemState::Ready).await;
     let before = sim.tty_path().expect("plugged in");
 
-    sim.unplug().await;
+    bounded("the unplug", sim.unplug()).await;
     let lost = driver.wait_state(ModemState::Disconnected).await;
     assert!(lost.last_error.is_some(), "{lost:?}");
     let refused = driver

@@ -91,6 +91,15 @@ async fn check_profile(profile: Profile) {
     assert_received(&sim, &three, &references);
     assert_eq!(sim.received().len(), 4);
     assert_eq!(driver.status().state, ModemState::Ready);
+    let states = driver.states();
+    assert!(
+        states.contains(&ModemState::Sending),
+        "{profile}: {states:?}"
+    );
+    assert!(
+        !states.contains(&ModemState::Failing),
+        "{profile}: {states:?}"
+    );
 }
 
 #[tokio::test]

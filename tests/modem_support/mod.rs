@@ -50,7 +50,7 @@ pub async fn start_sim(profile: Profile) -> SimHandle {
 }
 
 pub async fn start_sim_with(config: SimConfig) -> SimHandle {
-    smsbridge::sim::spawn(config)
+    bounded("the simulated modem", smsbridge::sim::spawn(config))
         .await
         .expect("start the simulated modem")
 }
