@@ -422,3 +422,32 @@ async fn an_unplugged_modem_comes_back_under_another_tty_by_itself() {
         .expect("sent after the replug");
     assert_eq!(sim.received().len(), 1);
 }
+
+#[tokio::test]
+async fn an_unplug_after_the_pdu_went_out_is_an_unknown_outcome() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let link = dir.path().join("gsm-modem1");
+    let mut sim_config = SimConfig::fast(Profile::Ec25);
+    sim_config.link = Some(link.clone());
+    sim_config.modem.send_latency = Duration::from_millis(300);
+    let sim = start_sim_with(sim_config).await;
+    let driver = Driver::spawn(config("usb", link));
+    driver.wait_state(ModemState::Ready).await;
+    let mut events = sim.events();
+    let (result, ()) = tokio::join!(driver.send(parts("x", 1, false)), async {
+        loop {
+            if let Ok(SimEvent::Received(_)) = bounded("the PDU", events.recv()).await {
+                break;
+            }
+        }
+        // The PDU is with the network; the +CMGS answer is 300 ms away.
+        bounded("the unplug", sim.unplug()).await;
+    });
+    let error = result.expect_err("the port vanished before the answer");
+    assert_eq!(kind(&error), ("unknown", &[][..]), "{error}");
+    driver.wait_state(ModemState::Disconnected).await;
+    bounded("the replug", sim.replug())
+        .await
+        .expect("replugged");
+    driver.wait_state(ModemState::Ready).await;
+}
