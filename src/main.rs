@@ -485,12 +485,66 @@ fn unix_now_ms() -> anyhow::Result<u128> {
     Ok(since_epoch.as_millis())
 }
 
-fn send(_args: SendArgs) -> anyhow::Result<()> {
-    anyhow::bail!("send is not implemented yet")
+fn send(args: SendArgs) -> anyhow::Result<()> {
+    use smsbridge::sms::{PhoneNumber, SubmitOptions, encode_submit};
+
+    let to = PhoneNumber::parse(&args.to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    // The concatenation reference only has to differ between messages to the same phone.
+    let reference: u16 = rand::random();
+    let parts = encode_submit(&to, &args.text, reference, &SubmitOptions::default())
+        .map_err(|e| anyhow::anyhow!("--text: {e}"))?;
+    let config = cli_modem_config(&args.port);
+    let references = modem_runtime()?.block_on(smsbridge::modem::send_message(&config, &parts))?;
+    let list: Vec<String> = references.iter().map(u8::to_string).collect();
+    let (parts_word, references_word) = if references.len() == 1 {
+        ("part", "reference")
+    } else {
+        ("parts", "references")
+    };
+    println!(
+        "sent {} {parts_word}: message {references_word} {}",
+        references.len(),
+        list.join(", ")
+    );
+    Ok(())
 }
 
-fn probe(_args: ProbeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("probe is not implemented yet")
+fn probe(args: ProbeArgs) -> anyhow::Result<()> {
+    let config = cli_modem_config(&args.port);
+    let report = modem_runtime()?.block_on(smsbridge::modem::probe(&config))?;
+    println!("{:<14}{}", "port", args.port.port.display());
+    for (label, value) in report.lines() {
+        println!("{:<14}{value}", label);
+    }
+    Ok(())
+}
+
+/// The modem configuration of `send` and `probe`: the port from the command line, the
+/// default timeouts, no PIN, no IMEI binding, no delivery reports.
+fn cli_modem_config(port: &PortArgs) -> smsbridge::modem::ModemConfig {
+    smsbridge::modem::ModemConfig {
+        name: port.port.display().to_string(),
+        port: port.port.clone(),
+        baud: port.baud,
+        pin: None,
+        imei: None,
+        status_reports: false,
+        timeouts: smsbridge::modem::ModemTimeouts::default(),
+    }
+}
+
+/// A small runtime for the one-shot modem commands; logs go to stderr when `RUST_LOG`
+/// asks for them.
+fn modem_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn simulate(args: SimulateArgs) -> anyhow::Result<()> {

@@ -5,7 +5,47 @@
 //! parts of one message and watches its [`ModemStatus`]. Status reports and incoming
 //! messages arrive as [`ModemEvent`]s on the channel given to [`spawn`].
 //!
-//! (Interface agreed before implementation; the driver behind it is the modem issue's work.)
+//! Code map: `driver` (the worker task, the only code that opens a tty, and the CLI's
+//! one-shot [`probe`] and [`send_message`]), `session` (the AT conversation over one open
+//! link: initialisation, sending, health, incoming messages), `error` (errors as data and
+//! the classification of send failures), `backoff` (reconnect delays, pure).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use smsbridge::modem::{self, ModemConfig, ModemState, ModemTimeouts};
+//! use smsbridge::sms::{PhoneNumber, SubmitOptions, encode_submit};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let (events, _reports) = tokio::sync::mpsc::channel(16);
+//! let handle = modem::spawn(
+//!     ModemConfig {
+//!         name: "modem0".into(),
+//!         port: "/dev/serial/by-id/usb-Quectel_EC25-if02-port0".into(),
+//!         baud: 115_200,
+//!         pin: None,
+//!         imei: None,
+//!         status_reports: true,
+//!         timeouts: ModemTimeouts::default(),
+//!     },
+//!     events,
+//! );
+//! let mut status = handle.status();
+//! status.wait_for(|s| s.state == ModemState::Ready).await?;
+//! let to = PhoneNumber::parse("+4915123456789")?;
+//! let parts = encode_submit(&to, "Your code is 1234", 7, &SubmitOptions::default())?;
+//! let references = handle.send(parts).await?;
+//! println!("message references {references:?}");
+//! # Ok(())
+//! # }
+//! ```
+
+mod backoff;
+mod driver;
+mod error;
+mod session;
+
+pub use driver::{ProbeReport, probe, send_message, signal_bars, spawn};
+pub use error::{InitError, ModemError, OpenError};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -115,6 +155,20 @@ pub struct ModemStatus {
     pub last_error: Option<String>,
 }
 
+impl ModemStatus {
+    /// The status of a modem whose worker just started: connecting, nothing known yet.
+    pub fn new(name: &str) -> ModemStatus {
+        ModemStatus {
+            name: name.to_owned(),
+            state: ModemState::Connecting,
+            identity: ModemIdentity::default(),
+            operator: None,
+            signal_dbm: None,
+            last_error: None,
+        }
+    }
+}
+
 /// Why a send did not complete. `sent` holds the message references of the parts that the
 /// network did accept before the failure, so a retry sends only the remaining parts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -160,6 +214,15 @@ impl ModemHandle {
     /// Sends the parts of one message in order and returns each part's message reference.
     /// Fails with `Temporary` at once when the modem is not ready.
     pub async fn send(&self, parts: Vec<crate::sms::SubmitPdu>) -> Result<Vec<u8>, SendError> {
+        {
+            // A request behind a send in progress waits its turn; in any other state the
+            // modem cannot take it now, and the caller should not wait to hear so. The
+            // worker checks again when the request reaches it.
+            let status = self.status.borrow();
+            if !matches!(status.state, ModemState::Ready | ModemState::Sending) {
+                return Err(driver::not_ready(&status));
+            }
+        }
         let (reply, answer) = tokio::sync::oneshot::channel();
         let gone = || SendError::Temporary {
             reason: format!("modem {} worker has stopped", self.name),

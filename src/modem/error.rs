@@ -1,0 +1,327 @@
+//! The modem's errors as data: why a port could not be opened ([`OpenError`]), why a modem
+//! could not be brought up ([`InitError`]), the one-shot helpers' union of both with
+//! [`SendError`] ([`ModemError`]), and the classification of the AT engine's send errors
+//! into permanent, temporary and unknown outcomes.
+//!
+//! Pure: nothing here touches a port. The messages are written for the operator who reads
+//! them on a status page or a terminal; they never hold a PIN, a PDU or a phone number.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::at::engine::AtError;
+use crate::modem::SendError;
+
+/// Why a serial port could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    /// ENOENT: nothing at that path (the modem is unplugged, or a udev or by-id link is gone).
+    #[error(
+        "serial port {} does not exist (is the modem plugged in? `ls -l /dev/serial/by-id/` lists the modems present)",
+        .path.display()
+    )]
+    NotFound { path: PathBuf },
+    /// EACCES: the device node is not readable and writable by this user.
+    #[error(
+        "permission denied opening serial port {}: add this user to the dialout group (`sudo usermod -aG dialout $USER`, then log in again)",
+        .path.display()
+    )]
+    PermissionDenied { path: PathBuf },
+    /// EBUSY, or the port's exclusive lock is held: another process has the port open.
+    #[error(
+        "serial port {} is in use by another program such as ModemManager (stop it, or tell it to ignore this modem)",
+        .path.display()
+    )]
+    Busy { path: PathBuf },
+    /// ENOTTY: the path is not a terminal device.
+    #[error("{} is not a serial port (not a tty device)", .path.display())]
+    NotATty { path: PathBuf },
+    /// Anything else (the device vanished while opening, ...).
+    #[error("cannot open serial port {}: {reason}", .path.display())]
+    Other { path: PathBuf, reason: String },
+}
+
+impl OpenError {
+    /// Classifies a tokio-serial (serialport) error. serialport reports EBUSY, and a lock
+    /// held by another process, as `NoDevice`; ENOENT and EACCES as the matching I/O kinds.
+    pub(crate) fn from_serial(path: &Path, error: &tokio_serial::Error) -> OpenError {
+        let path = path.to_path_buf();
+        match error.kind {
+            tokio_serial::ErrorKind::Io(io::ErrorKind::NotFound) => OpenError::NotFound { path },
+            tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied) => {
+                OpenError::PermissionDenied { path }
+            }
+            tokio_serial::ErrorKind::NoDevice => OpenError::Busy { path },
+            // serialport keeps only the errno's description of a failed tcgetattr.
+            _ if error.description == nix::errno::Errno::ENOTTY.desc() => {
+                OpenError::NotATty { path }
+            }
+            _ => OpenError::Other {
+                path,
+                reason: error.description.clone(),
+            },
+        }
+    }
+}
+
+/// Why a modem could not be brought to the point of sending.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InitError {
+    /// Nothing answered `AT` with `OK` in time.
+    #[error("the modem does not answer AT commands")]
+    NotResponding,
+    /// The SIM waits for its PIN and none is configured.
+    #[error("the SIM needs its PIN: set pin_file in this modem's configuration")]
+    PinRequired,
+    /// The configured PIN is not 4 to 8 digits; it was not sent.
+    #[error("the configured SIM PIN is not 4 to 8 digits; it was not sent to the SIM")]
+    InvalidPin,
+    /// The SIM refused the configured PIN. The driver never sends it again: three wrong
+    /// PINs block the SIM.
+    #[error(
+        "the SIM refused the configured PIN; it will not be tried again (three wrong PINs block the SIM): fix pin_file and restart"
+    )]
+    PinRejected,
+    /// The SIM is blocked and needs its PUK.
+    #[error("the SIM is blocked and needs its PUK: unblock it in a phone, then restart")]
+    PukRequired,
+    #[error("no SIM card is inserted")]
+    NoSim,
+    /// The SIM is in another state that stops the modem from sending.
+    #[error("the SIM is not usable: {0}")]
+    Sim(String),
+    /// The modem on the port is not the one the configuration binds to.
+    #[error("wrong modem on this port: its IMEI is {found}, the configuration expects {expected}")]
+    WrongImei { found: String, expected: String },
+    /// No registration within the configured time; the text says what the modem reported
+    /// last (searching, denied, ...).
+    #[error("not registered: {0}")]
+    NotRegistered(String),
+    /// A step the driver cannot do without was refused.
+    #[error("{what}: {error}")]
+    Refused { what: &'static str, error: AtError },
+    /// The port went away during initialisation.
+    #[error("the modem link was lost: {0}")]
+    LinkLost(AtError),
+}
+
+impl InitError {
+    /// Whether the port itself is gone (reopen with backoff) rather than the modem failing.
+    pub fn is_link_lost(&self) -> bool {
+        matches!(self, InitError::LinkLost(_))
+    }
+
+    /// The error for a command that did not get through: lost link or silent modem.
+    pub(crate) fn from_at(error: AtError) -> InitError {
+        if error.is_link_down() {
+            InitError::LinkLost(error)
+        } else {
+            InitError::NotResponding
+        }
+    }
+}
+
+/// What can go wrong in the one-shot helpers (`probe`, `send_message`) the CLI uses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModemError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Init(#[from] InitError),
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
+/// Whether an engine error means the modem did not answer in time (as opposed to answering
+/// with an error): repeated ones make the driver reset the modem.
+pub(crate) fn is_silence(error: &AtError) -> bool {
+    matches!(
+        error,
+        AtError::Timeout { .. }
+            | AtError::NotResponding { .. }
+            | AtError::PromptTimeout { .. }
+            | AtError::SubmitTimeout { .. }
+    )
+}
+
+/// Classifies the failure of part `index` (from 0) of `total` into the outcome the
+/// dispatcher acts on, keeping the message references of the parts sent before it.
+///
+/// - Unknown only when the PDU went out and no `+CMGS` came back (or the link died after
+///   it, or the `OK` came without a reference): the message may have been sent.
+/// - `+CMS ERROR`/`+CME ERROR` follow the at module's classification (TS 27.005 §3.2.5);
+///   unlisted codes are temporary there.
+/// - A PDU the engine refuses to write is permanent: sending it again fails the same way.
+/// - Everything else (no prompt, port lost before the PDU, a silent modem, a bare `ERROR`)
+///   means the PDU surely did not go out: temporary.
+pub(crate) fn send_error(error: &AtError, index: usize, total: usize, sent: Vec<u8>) -> SendError {
+    let reason = if total > 1 {
+        format!("part {} of {total}: {error}", index + 1)
+    } else {
+        error.to_string()
+    };
+    if error.outcome_unknown() {
+        return SendError::Unknown { reason, sent };
+    }
+    let permanent = match error {
+        AtError::Cms { error, .. } => error.is_permanent(),
+        AtError::Cme { error, .. } => error.is_permanent(),
+        AtError::InvalidPdu { .. } => true,
+        _ => false,
+    };
+    if permanent {
+        SendError::Permanent { reason, sent }
+    } else {
+        SendError::Temporary { reason, sent }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::at::command::{CmeError, CmsError};
+
+    fn cmgs() -> String {
+        "AT+CMGS=23".to_owned()
+    }
+
+    /// What `send_error` makes of `error` as the second of three parts, after part one got
+    /// reference 7.
+    fn check(error: AtError, expected: &str) {
+        let outcome = send_error(&error, 1, 3, vec![7]);
+        let (kind, reason, sent) = match &outcome {
+            SendError::Permanent { reason, sent } => ("permanent", reason, sent),
+            SendError::Temporary { reason, sent } => ("temporary", reason, sent),
+            SendError::Unknown { reason, sent } => ("unknown", reason, sent),
+        };
+        assert_eq!(kind, expected, "{error:?}");
+        assert_eq!(sent, &[7], "{error:?}");
+        assert!(reason.starts_with("part 2 of 3: "), "{reason}");
+    }
+
+    #[test]
+    fn send_errors_are_classified_by_what_happened_to_the_pdu() {
+        let cms = |code| AtError::Cms {
+            command: cmgs(),
+            error: CmsError::from_code(code),
+        };
+        let timeout = Duration::from_secs(1);
+        let cases = [
+            (cms(42), "temporary"),
+            (cms(38), "temporary"),
+            (cms(331), "temporary"),
+            (cms(999), "temporary"),
+            (cms(21), "permanent"),
+            (cms(304), "permanent"),
+            (cms(30), "permanent"),
+            (
+                AtError::Cme {
+                    command: cmgs(),
+                    error: CmeError::SimBusy,
+                },
+                "temporary",
+            ),
+            (
+                AtError::PromptTimeout {
+                    command: cmgs(),
+                    timeout,
+                },
+                "temporary",
+            ),
+            (AtError::NotResponding { command: cmgs() }, "temporary"),
+            (AtError::Error { command: cmgs() }, "temporary"),
+            (AtError::Closed, "temporary"),
+            (
+                AtError::Io {
+                    kind: io::ErrorKind::Other,
+                    message: "EIO".into(),
+                },
+                "temporary",
+            ),
+            (
+                AtError::SubmitTimeout {
+                    command: cmgs(),
+                    timeout,
+                },
+                "unknown",
+            ),
+            (
+                AtError::SubmitInterrupted {
+                    command: cmgs(),
+                    reason: "EIO".into(),
+                },
+                "unknown",
+            ),
+            (
+                AtError::BadAnswer {
+                    command: cmgs(),
+                    reason: "no +CMGS".into(),
+                },
+                "unknown",
+            ),
+            (
+                AtError::InvalidPdu {
+                    reason: "odd length".into(),
+                },
+                "permanent",
+            ),
+        ];
+        for (error, expected) in cases {
+            check(error, expected);
+        }
+    }
+
+    #[test]
+    fn a_single_part_reason_has_no_part_number() {
+        let error = AtError::Cms {
+            command: cmgs(),
+            error: CmsError::from_code(42),
+        };
+        let SendError::Temporary { reason, sent } = send_error(&error, 0, 1, Vec::new()) else {
+            panic!("congestion is temporary");
+        };
+        assert_eq!(reason, "AT+CMGS=23: +CMS ERROR: 42 (congestion)");
+        assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn open_errors_name_the_fix() {
+        let path = Path::new("/dev/ttyUSB7");
+        let enotty = nix::errno::Errno::ENOTTY.desc();
+        let cases = [
+            (
+                tokio_serial::ErrorKind::Io(io::ErrorKind::NotFound),
+                "No such file or directory",
+                "does not exist",
+            ),
+            (
+                tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied),
+                "Permission denied",
+                "dialout",
+            ),
+            (
+                tokio_serial::ErrorKind::NoDevice,
+                "Unable to acquire exclusive lock on serial port",
+                "ModemManager",
+            ),
+            (
+                tokio_serial::ErrorKind::Unknown,
+                enotty,
+                "is not a serial port",
+            ),
+            (
+                tokio_serial::ErrorKind::Unknown,
+                "No such device or address",
+                "cannot open serial port /dev/ttyUSB7: No such device or address",
+            ),
+        ];
+        for (kind, description, hint) in cases {
+            let error = OpenError::from_serial(path, &tokio_serial::Error::new(kind, description));
+            let text = error.to_string();
+            assert!(text.contains("/dev/ttyUSB7"), "{text}");
+            assert!(text.contains(hint), "{text}");
+        }
+    }
+}
