@@ -104,10 +104,9 @@ fn expected_pdus(number: &str, text: &str, reference: u16) -> Vec<String> {
 }
 
 fn concat_reference(pdu_hex: &str) -> u16 {
-    match sms::decode_pdu(&sms::decode_hex(pdu_hex).unwrap()).unwrap() {
-        Pdu::Submit(submit) => submit.concat().map(|c| c.reference).unwrap_or(0),
-        other => panic!("not a SUBMIT: {other:?}"),
-    }
+    let pdu = sms::decode_pdu(&sms::decode_hex(pdu_hex).unwrap()).unwrap();
+    assert!(matches!(pdu, Pdu::Submit(_)), "not a SUBMIT: {pdu:?}");
+    pdu.udh().and_then(|udh| udh.concat()).map(|c| c.reference).unwrap_or(0)
 }
 
 #[tokio::test]

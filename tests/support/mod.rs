@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 
 /// The shared secret the tests use, base64 as the OwnID console shows it.
 pub const SECRET_B64: &str = "c21zYnJpZGdlLXRlc3Qtc2VjcmV0LWtleS0zMi1ieXRlcyE=";
