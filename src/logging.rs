@@ -30,7 +30,12 @@ pub fn init() {
             })
             .try_init(),
         None => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_target(false)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
             .try_init(),
     };
     // A second init (tests calling twice) keeps the first subscriber; nothing to report.

@@ -168,15 +168,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..Default::default()
         };
         let service = smsbridge::service::start(config, options).await?;
-        if args.simulator {
-            for sim in &service.simulators {
-                eprintln!("simulated modem on {}", sim.path().display());
-            }
-        }
-        eprintln!(
-            "smsbridge: OwnID endpoint on http://{}, status on http://{}/",
-            service.public_addr, service.admin_addr
-        );
         notify_systemd(&[sd_notify::NotifyState::Ready]);
         run_until_signal(&service).await?;
         notify_systemd(&[sd_notify::NotifyState::Stopping]);
