@@ -346,3 +346,59 @@ async fn the_admin_listener_reports_health_metrics_and_status() {
     assert!(!page.contains("123456</"), "the code must not appear on the page");
     h.service.stop().await;
 }
+
+/// Debian's Chromium, installed by `scripts/install-test-deps`.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+async fn chromium(args: &[&str]) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(60), output).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(error)) => panic!("cannot run {CHROMIUM} ({error}): run scripts/install-test-deps"),
+        Err(_) => panic!("{CHROMIUM} did not finish within 60 s"),
+    }
+}
+
+#[tokio::test]
+async fn the_status_page_renders_in_headless_chromium() {
+    let h = Harness::start(1, |_| {}).await;
+    h.wait_ready().await;
+    for i in 0..3 {
+        assert_eq!(h.post(&format!("+44740012345{i}"), &format!("Your code is 99887{i}")).await, 202);
+    }
+    h.wait_for_state(3, MessageState::Sent).await;
+    let url = h.admin("/");
+
+    // The DOM as Chromium built it: the modem, the queue, masked numbers, no codes.
+    let dom = chromium(&["--dump-dom", &url]).await;
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("<h2>Modems</h2>"), "{dom}");
+    assert!(dom.contains("class=\"ready\">ready<"), "the modem shows as ready");
+    assert!(dom.contains("SIMULATED-3GPP"), "the modem's identity is shown");
+    assert!(dom.contains("sent: <b>3</b>"), "the queue counts are shown");
+    assert!(dom.contains("+44********50") && !dom.contains("+447400123450"), "numbers are masked");
+    assert!(!dom.contains("998870"), "no code on the page");
+    assert!(dom.contains("<svg"), "the sends chart is there");
+
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium(&["--window-size=1280,900", &format!("--screenshot={}", shot.display()), &url]).await;
+    let png = std::fs::read(&shot).expect("Chromium saved a screenshot");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "a real screenshot at {}", shot.display());
+    h.service.stop().await;
+}
