@@ -131,7 +131,7 @@ struct SimulateArgs {
     #[arg(long, default_value = "generic")]
     profile: smsbridge::sim::Profile,
     /// Milliseconds from the PDU to the +CMGS answer (default: the profile's own).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     latency_ms: Option<u64>,
 }
 

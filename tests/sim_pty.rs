@@ -99,6 +99,13 @@ async fn opens_like_a_serial_port_and_answers() {
     };
     assert_eq!(rc, 0);
     assert_eq!(exclusive, 0, "TIOCEXCL left set on the pty");
+    // Asking for DTR on open works too (serialport ignores the pty's ENOTTY).
+    drop(port);
+    let mut port = tokio_serial::new(link.to_string_lossy(), 115_200)
+        .dtr_on_open(true)
+        .open_native_async()
+        .expect("open with DTR");
+    assert_eq!(command(&mut port, "AT\r", "OK\r\n").await, "\r\nOK\r\n");
     sim.shutdown().await;
     assert!(
         std::fs::symlink_metadata(&link).is_err(),

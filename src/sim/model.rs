@@ -212,6 +212,8 @@ const MAX_LINE: usize = 560;
 const MAX_PDU_HEX: usize = 2 * (12 + 180);
 /// Longest `AT+CMGS=<len>` accepted.
 const MAX_TPDU: i64 = 180;
+/// Most input bytes kept while a send is in progress.
+const MAX_HELD_INPUT: usize = 4096;
 /// Most notifications held back before the oldest are dropped.
 const MAX_HELD_URCS: usize = 64;
 
@@ -535,7 +537,7 @@ impl Modem {
         self.reg_epoch += 1;
         self.power = Power::Booting;
         self.boots += 1;
-        self.schedule(now + self.cfg.boot_time, Event::BootDone);
+        self.schedule(after(now, self.cfg.boot_time), Event::BootDone);
     }
 
     fn reset_io(&mut self) {
@@ -651,14 +653,14 @@ impl Modem {
                 for l in self.noise_lines() {
                     self.urc(&l, false);
                 }
-                self.schedule(at + self.cfg.noise_interval, Event::Noise);
+                self.schedule(after(at, self.noise_period()), Event::Noise);
             }
         }
     }
 
     fn timestamp(&self, at: Instant) -> Timestamp {
         let elapsed = at.saturating_duration_since(self.origin).as_secs();
-        Timestamp::from_unix(self.cfg.clock_start_unix + elapsed)
+        Timestamp::from_unix(self.cfg.clock_start_unix.saturating_add(elapsed))
     }
 
     // ----- output -----
@@ -778,9 +780,11 @@ impl Modem {
             match self.mode {
                 Mode::Sending => {
                     // A modem busy with a send reads nothing until it answers; the
-                    // bytes wait in its UART buffer.
+                    // bytes wait in its UART buffer, and what overflows it is lost.
+                    let rest = bytes.get(i..).unwrap_or_default();
+                    let room = MAX_HELD_INPUT.saturating_sub(self.held_input.len());
                     self.held_input
-                        .extend_from_slice(bytes.get(i..).unwrap_or_default());
+                        .extend_from_slice(rest.get(..room.min(rest.len())).unwrap_or_default());
                     return;
                 }
                 Mode::Command => self.command_byte(b, now),
@@ -1541,7 +1545,7 @@ impl Modem {
         };
         self.mode = Mode::Sending;
         self.flush_held();
-        self.schedule(now + self.cfg.send_latency, Event::SendDone(result));
+        self.schedule(after(now, self.cfg.send_latency), Event::SendDone(result));
     }
 
     fn take_cms_fault(&mut self) -> Option<u16> {
@@ -1578,9 +1582,9 @@ impl Modem {
         self.received.push(sms.clone());
         self.notices.push(Notice::Accepted(sms));
         if info.status_report_requested {
-            let submitted = now + self.cfg.send_latency;
+            let submitted = after(now, self.cfg.send_latency);
             self.schedule(
-                submitted + self.cfg.status_report_delay,
+                after(submitted, self.cfg.status_report_delay),
                 Event::StatusReport {
                     mr,
                     recipient: info.destination_field,
@@ -1663,7 +1667,7 @@ impl Modem {
         self.reg_epoch += 1;
         self.set_reg(Reg::Searching);
         let epoch = self.reg_epoch;
-        self.schedule(now + delay, Event::Registered { epoch });
+        self.schedule(after(now, delay), Event::Registered { epoch });
     }
 
     /// Changes the registration state and says so to whoever asked (`AT+CREG=1|2`...).
@@ -1713,7 +1717,7 @@ impl Modem {
             }
         }
         if profile.is_noisy() {
-            self.schedule(at + self.cfg.noise_interval, Event::Noise);
+            self.schedule(after(at, self.noise_period()), Event::Noise);
         }
     }
 
@@ -1736,17 +1740,29 @@ impl Modem {
         lines
     }
 
+    /// The period of the noise ticks, never so short that they would never end.
+    fn noise_period(&self) -> Duration {
+        self.cfg.noise_interval.max(Duration::from_millis(10))
+    }
+
     /// The next noise tick, taken early, if it is due within a quarter period of `now`.
     fn noise_due_inside(&mut self, now: Instant) -> Option<Vec<String>> {
-        let window = self.cfg.noise_interval / 4;
+        let window = self.noise_period() / 4;
         let pos = self
             .timers
             .iter()
-            .position(|t| matches!(t.event, Event::Noise) && t.at <= now + window)?;
+            .position(|t| matches!(t.event, Event::Noise) && t.at <= after(now, window))?;
         self.timers.swap_remove(pos);
-        self.schedule(now + self.cfg.noise_interval, Event::Noise);
+        self.schedule(after(now, self.noise_period()), Event::Noise);
         Some(self.noise_lines())
     }
+}
+
+/// `t + d`, or as late as can be said when a configured delay is absurdly long.
+fn after(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(t)
 }
 
 /// A setting that is one small number: `AT+X?`, `AT+X=?`, `AT+X=<n>`.

@@ -18,7 +18,11 @@
 //!   open by a non-root user would fail with EBUSY. The runner clears it (`TIOCNXCL`
 //!   through its own slave descriptor) whenever the client writes and every 100 ms.
 //!   `serialport` also takes an exclusive `flock`, which still keeps two of its clients
-//!   from sharing the port.
+//!   from sharing the port. (A non-root client that opens, closes without writing and
+//!   reopens within those 100 ms can still meet EBUSY once.)
+//! - A pty has no modem control lines: `TIOCMGET` / `TIOCMBIS` fail with ENOTTY. Opening
+//!   is unaffected (`serialport` only sets DTR when asked to, and ignores a failure), but a
+//!   client that reads CTS/DSR/CD or sets DTR/RTS after opening gets an error here.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -92,7 +96,7 @@ pub async fn spawn(config: SimConfig) -> io::Result<SimHandle> {
     }
     let (events, _) = broadcast::channel(256);
     let shared = Arc::new(Shared {
-        modem: Mutex::new(Modem::new(config.modem.clone(), Instant::now())),
+        modem: Mutex::new(Modem::new(config.modem.clone(), now())),
         tty: Mutex::new(Some(pty.tty.clone())),
         last_tty: Mutex::new(pty.tty.clone()),
         link: config.link.clone(),
@@ -143,18 +147,18 @@ impl SimHandle {
     /// Switches a fault on; see [`Fault`].
     pub fn set_fault(&self, fault: Fault) {
         tracing::info!(?fault, "simulated modem fault on");
-        self.with_modem(|m| m.set_fault(fault, Instant::now()));
+        self.with_modem(|m| m.set_fault(fault, now()));
     }
 
     /// Switches every fault off.
     pub fn clear_faults(&self) {
         tracing::info!("simulated modem faults off");
-        self.with_modem(|m| m.clear_faults(Instant::now()));
+        self.with_modem(|m| m.clear_faults(now()));
     }
 
     /// Switches off the faults of the same kind as `fault`.
     pub fn clear_fault(&self, fault: &Fault) {
-        self.with_modem(|m| m.clear_fault(fault, Instant::now()));
+        self.with_modem(|m| m.clear_fault(fault, now()));
     }
 
     /// The faults switched on.
@@ -169,7 +173,7 @@ impl SimHandle {
 
     /// An incoming SMS-DELIVER (hex, SMSC field first) arriving from the network.
     pub fn inject_incoming(&self, pdu_hex: &str) -> Result<Delivery, InjectError> {
-        self.with_modem(|m| m.inject_incoming(pdu_hex, Instant::now()))
+        self.with_modem(|m| m.inject_incoming(pdu_hex, now()))
     }
 
     /// Events from now on.
@@ -459,7 +463,7 @@ impl Runner {
                             port.allow_reopen();
                         }
                         let bytes = buf.get(..n).unwrap_or_default();
-                        lock(&self.shared.modem).input(bytes, Instant::now());
+                        lock(&self.shared.modem).input(bytes, now());
                     }
                     Err(err) => {
                         // With the slave held open this should not happen; never spin on it.
@@ -483,8 +487,7 @@ impl Runner {
     async fn pump(&mut self) {
         let (out, notices) = {
             let mut modem = lock(&self.shared.modem);
-            let now = Instant::now();
-            (modem.take_output(now), modem.take_notices())
+            (modem.take_output(now()), modem.take_notices())
         };
         if let Some(port) = &self.port {
             if !out.is_empty() {
@@ -552,7 +555,7 @@ impl Runner {
         *lock(&self.shared.tty) = Some(tty.clone());
         *lock(&self.shared.last_tty) = tty.clone();
         if power_on {
-            lock(&self.shared.modem).power_on(Instant::now());
+            lock(&self.shared.modem).power_on(now());
         }
         tracing::info!(tty = %tty.display(), "simulated modem plugged in");
         let _ = self
@@ -561,6 +564,12 @@ impl Runner {
             .send(SimEvent::Replugged { tty: tty.clone() });
         Ok(tty)
     }
+}
+
+/// The model's clock: tokio's, so that a test that pauses tokio's time pauses the modem's
+/// too (without tokio's test-util this is simply the system's monotonic clock).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 async fn read_port(port: Option<&Port>, buf: &mut [u8]) -> io::Result<usize> {
