@@ -87,14 +87,20 @@ pub struct ServiceProcess {
 
 impl ServiceProcess {
     pub fn start(config: &Path) -> Self {
+        Self::start_logging(config, "info", Stdio::inherit())
+    }
+
+    /// Starts the service with `RUST_LOG=filter`, its log lines going to `stderr`.
+    pub fn start_logging(config: &Path, filter: &str, stderr: impl Into<Stdio>) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_smsbridge"))
             .args(["serve", "--config"])
             .arg(config)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .env_remove("SMSBRIDGE_SHARED_SECRET")
             .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("JOURNAL_STREAM")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start smsbridge serve");
         ServiceProcess { child }
