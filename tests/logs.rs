@@ -28,7 +28,7 @@ async fn no_code_text_or_full_number_reaches_the_log() {
 
     let messages = [
         ("+447400123451", "Your verification code is 735194"),
-        ("+4915123456782", "Ihr Bestätigungscode lautet 628410. Geben Sie ihn niemandem weiter, auch nicht unserem Support, der Sie niemals danach fragen wird. Gültig zehn Minuten."),
+        ("+4915123456782", "Ihr Bestätigungscode lautet 628410. Geben Sie ihn niemandem weiter, auch nicht unserem Support, der Sie niemals danach fragen wird. Gültig zehn Minuten. Wenn Sie diese Anmeldung nicht angefordert haben, ignorieren Sie diese Nachricht."),
         ("+12015550123", "Код подтверждения: 551903"),
     ];
     for (number, text) in messages {
@@ -53,7 +53,7 @@ async fn no_code_text_or_full_number_reaches_the_log() {
         "447400123451", "4915123456782", "12015550123", "19005550123", "447400123459",
     ];
     // The numbers' swapped-BCD form, as they appear inside a PDU.
-    secrets.extend(["4447001032541F", "9451214365872F"]);
+    secrets.extend(["444700214315", "945121436587F2"]);
     for secret in secrets {
         assert!(!log.contains(secret), "{secret:?} is in the log:\n{log}");
     }
