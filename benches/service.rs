@@ -34,7 +34,11 @@ impl Drop for Service {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn start_sims(n: usize, latency: Duration, dir: &Path) -> Vec<SimHandle> {
@@ -43,7 +47,11 @@ async fn start_sims(n: usize, latency: Duration, dir: &Path) -> Vec<SimHandle> {
         let mut config = SimConfig::fast(Profile::Generic);
         config.modem.send_latency = latency;
         config.link = Some(dir.join(format!("sim{i}")));
-        sims.push(smsbridge::sim::pty::spawn(config).await.expect("simulated modem"));
+        sims.push(
+            smsbridge::sim::pty::spawn(config)
+                .await
+                .expect("simulated modem"),
+        );
     }
     sims
 }
@@ -60,7 +68,10 @@ async fn start_service(ports: &[PathBuf]) -> Service {
         secret.display().to_string()
     );
     for (i, port) in ports.iter().enumerate() {
-        toml.push_str(&format!("[[modem]]\nname = \"modem{i}\"\nport = {:?}\n", port.display().to_string()));
+        toml.push_str(&format!(
+            "[[modem]]\nname = \"modem{i}\"\nport = {:?}\n",
+            port.display().to_string()
+        ));
     }
     let config = dir.path().join("smsbridge.toml");
     std::fs::write(&config, toml).unwrap();
@@ -72,7 +83,11 @@ async fn start_service(ports: &[PathBuf]) -> Service {
         .stderr(Stdio::null())
         .spawn()
         .expect("start smsbridge serve");
-    let service = Service { child, public, _dir: dir };
+    let service = Service {
+        child,
+        public,
+        _dir: dir,
+    };
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -100,7 +115,11 @@ async fn post(client: &reqwest::Client, url: &str, i: usize) -> (u16, Duration) 
     })
     .to_string();
     let secret = smsbridge::ownid::SharedSecret::from_base64(SECRET_B64).unwrap();
-    let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis().to_string();
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
     let signature = smsbridge::ownid::sign(&secret, body.as_bytes(), &ts);
     let started = Instant::now();
     let response = client
@@ -129,7 +148,10 @@ async fn accept_latency(rate: u32, duration: Duration) {
     let dir = tempfile::tempdir().unwrap();
     let sims = start_sims(4, Duration::from_millis(20), dir.path()).await;
     let service = start_service(&sims.iter().map(|s| s.path()).collect::<Vec<_>>()).await;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
     let url = format!("http://{}/ownid/sms", service.public);
     // Warm up connections and the service.
     for i in 0..50 {
@@ -154,9 +176,10 @@ async fn accept_latency(rate: u32, duration: Duration) {
     }
     latencies.sort();
     println!(
-        "request -> 202 at {rate} req/s for {:?}: {accepted}/{total} accepted, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "request -> 202 at {rate} req/s for {:?}: {accepted}/{total} accepted, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         duration,
         ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.90)),
         ms(percentile(&latencies, 0.99)),
         ms(*latencies.last().unwrap()),
     );
@@ -255,7 +278,10 @@ async fn idle_cpu(pid: u32) {
     // USER_HZ is 100 on every Linux architecture the service targets.
     let hz = 100.0;
     let cpu = ticks as f64 / hz / started.elapsed().as_secs_f64() * 100.0;
-    println!("idle CPU over 10 s: {ticks} ticks = {cpu:.2}% of one core; RSS {}", status_field(pid, "VmRSS:").unwrap_or_default());
+    println!(
+        "idle CPU over 10 s: {ticks} ticks = {cpu:.2}% of one core; RSS {}",
+        status_field(pid, "VmRSS:").unwrap_or_default()
+    );
 }
 
 fn cpu_ticks(pid: u32) -> u64 {
@@ -263,7 +289,12 @@ fn cpu_ticks(pid: u32) -> u64 {
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     field(11) + field(12)
 }
 
@@ -277,7 +308,11 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter argument picks parts ("accept", "ctrlz", "throughput").
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let run = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         if run("accept") {
             accept_latency(200, Duration::from_secs(10)).await;

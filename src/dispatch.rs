@@ -129,7 +129,14 @@ pub async fn run(
         .map(|(handle, status_reports)| {
             let status = handle.status();
             forward_changes(status.clone(), status_changed.clone());
-            ModemSlot { handle, status, status_reports, busy: false, consecutive_failures: 0, benched_until: None }
+            ModemSlot {
+                handle,
+                status,
+                status_reports,
+                busy: false,
+                consecutive_failures: 0,
+                benched_until: None,
+            }
         })
         .collect();
     let mut sends: JoinSet<Outcome> = JoinSet::new();
@@ -140,7 +147,12 @@ pub async fn run(
         }
         let now = Instant::now();
         readiness.update(
-            slots.iter().any(|s| matches!(s.status.borrow().state, ModemState::Ready | ModemState::Sending)),
+            slots.iter().any(|s| {
+                matches!(
+                    s.status.borrow().state,
+                    ModemState::Ready | ModemState::Sending
+                )
+            }),
             now_ms(),
         );
         match outbox.expire_due(now_ms() as i64).await {
@@ -153,7 +165,11 @@ pub async fn run(
         assign(&outbox, &mut slots, &mut sends, &config, now).await;
 
         let next_due = outbox.next_due_at(now_ms() as i64).await.ok().flatten();
-        let benched_end = slots.iter().filter_map(|s| s.benched_until).filter(|&t| t > now).min();
+        let benched_end = slots
+            .iter()
+            .filter_map(|s| s.benched_until)
+            .filter(|&t| t > now)
+            .min();
         let sleep_until = earliest(next_due.map(instant_of_ms), benched_end);
         tokio::select! {
             _ = wake.notified() => {}
@@ -202,10 +218,13 @@ async fn assign(
         };
         let mut assigned_any = false;
         for pending in due {
-            let Some(index) = (0..slots.len()).filter(|&i| slots[i].available(now)).min_by_key(|&i| {
-                let same = pending.last_modem.as_deref() == Some(slots[i].handle.name.as_str());
-                (same, slots[i].consecutive_failures)
-            }) else {
+            let Some(index) = (0..slots.len())
+                .filter(|&i| slots[i].available(now))
+                .min_by_key(|&i| {
+                    let same = pending.last_modem.as_deref() == Some(slots[i].handle.name.as_str());
+                    (same, slots[i].consecutive_failures)
+                })
+            else {
                 return;
             };
             let slot = &mut slots[index];
@@ -220,11 +239,19 @@ async fn assign(
             assigned_any = true;
             slot.busy = true;
             let handle = slot.handle.clone();
-            let sms = SubmitOptions { status_report: slot.status_reports, ..config.sms.clone() };
+            let sms = SubmitOptions {
+                status_report: slot.status_reports,
+                ..config.sms.clone()
+            };
             sends.spawn(async move {
                 let started = Instant::now();
                 let result = send(&handle, &message, sms).await;
-                Outcome { slot: index, message, result, started }
+                Outcome {
+                    slot: index,
+                    message,
+                    result,
+                    started,
+                }
             });
         }
         if !assigned_any {
@@ -235,24 +262,38 @@ async fn assign(
 
 /// Encodes what is left of a message, with a validity period set from the time the code
 /// has left, and sends it.
-async fn send(modem: &ModemHandle, message: &Claimed, mut sms: SubmitOptions) -> Result<Vec<u8>, SendError> {
+async fn send(
+    modem: &ModemHandle,
+    message: &Claimed,
+    mut sms: SubmitOptions,
+) -> Result<Vec<u8>, SendError> {
     if message.parts_sent >= message.parts {
         // Every part went out before a crash cut the bookkeeping short.
         return Ok(Vec::new());
     }
     let left = message.time_left(now_ms() as i64);
     if left.is_zero() {
-        return Err(SendError::Temporary { reason: "expired before sending".into(), sent: Vec::new() });
+        return Err(SendError::Temporary {
+            reason: "expired before sending".into(),
+            sent: Vec::new(),
+        });
     }
     // The codec rounds the validity down to what TP-VP can say (5-minute steps at first), so
     // a code accepted a moment ago would lose a whole step to the milliseconds already spent;
     // a few seconds of slack keep the step the operator configured.
     sms.validity = left + VALIDITY_SLACK;
-    let permanent = |reason: String| SendError::Permanent { reason, sent: Vec::new() };
-    let to = PhoneNumber::parse(&message.to).map_err(|e| permanent(format!("stored number: {e}")))?;
+    let permanent = |reason: String| SendError::Permanent {
+        reason,
+        sent: Vec::new(),
+    };
+    let to =
+        PhoneNumber::parse(&message.to).map_err(|e| permanent(format!("stored number: {e}")))?;
     let parts = crate::sms::encode_submit(&to, &message.text, message.concat_ref, &sms)
         .map_err(|e| permanent(format!("encoding: {e}")))?;
-    let remaining: Vec<_> = parts.into_iter().skip(usize::from(message.parts_sent)).collect();
+    let remaining: Vec<_> = parts
+        .into_iter()
+        .skip(usize::from(message.parts_sent))
+        .collect();
     modem.send(remaining).await
 }
 
@@ -263,7 +304,12 @@ async fn finish(
     config: &DispatchConfig,
     outcome: Outcome,
 ) {
-    let Outcome { slot: index, message, result, started } = outcome;
+    let Outcome {
+        slot: index,
+        message,
+        result,
+        started,
+    } = outcome;
     let slot = &mut slots[index];
     slot.busy = false;
     let modem = slot.handle.name.clone();
@@ -275,7 +321,9 @@ async fn finish(
             slot.consecutive_failures = 0;
             slot.benched_until = None;
             metrics.send(&modem, "sent");
-            metrics.send_latency(Duration::from_millis((now - message.created_at_ms).max(0) as u64));
+            metrics.send_latency(Duration::from_millis(
+                (now - message.created_at_ms).max(0) as u64
+            ));
             tracing::info!(message_id = %id, modem = %modem, parts = references.len(), elapsed_ms, "message sent");
             outbox.mark_sent(id, &references, now).await
         }
@@ -315,7 +363,9 @@ fn note_failure(slot: &mut ModemSlot, config: &DispatchConfig) {
     slot.consecutive_failures += 1;
     if slot.consecutive_failures >= config.modem_failure_threshold {
         let extra = slot.consecutive_failures - config.modem_failure_threshold;
-        let cooldown = config.modem_cooldown.saturating_mul(2u32.saturating_pow(extra.min(4)));
+        let cooldown = config
+            .modem_cooldown
+            .saturating_mul(2u32.saturating_pow(extra.min(4)));
         tracing::warn!(modem = %slot.handle.name, failures = slot.consecutive_failures, cooldown_s = cooldown.as_secs(), "modem leaves the rotation");
         slot.benched_until = Some(Instant::now() + cooldown);
     }
@@ -327,8 +377,19 @@ async fn record_event(outbox: &Outbox, event: ModemEvent) {
             let status = report.status;
             let code = status.code();
             let state = DeliveryState::from_tp_status(code);
-            match outbox.record_delivery(&modem, report.message_reference, code, state, now_ms() as i64).await {
-                Ok(Some(id)) => tracing::info!(message_id = %id, modem = %modem, status = status.describe(), "delivery report"),
+            match outbox
+                .record_delivery(
+                    &modem,
+                    report.message_reference,
+                    code,
+                    state,
+                    now_ms() as i64,
+                )
+                .await
+            {
+                Ok(Some(id)) => {
+                    tracing::info!(message_id = %id, modem = %modem, status = status.describe(), "delivery report")
+                }
                 Ok(None) => tracing::debug!(modem = %modem, "delivery report for no known message"),
                 Err(error) => tracing::error!(%error, "recording a delivery report failed"),
             }
@@ -371,8 +432,14 @@ mod tests {
     #[test]
     fn readiness_has_a_grace_period() {
         let readiness = Readiness::new(Duration::from_secs(60), 1_000);
-        assert!(readiness.accepting(30_000), "within the grace period after start");
-        assert!(!readiness.accepting(61_000), "grace period over, no modem ready");
+        assert!(
+            readiness.accepting(30_000),
+            "within the grace period after start"
+        );
+        assert!(
+            !readiness.accepting(61_000),
+            "grace period over, no modem ready"
+        );
         readiness.update(true, 61_000);
         assert!(readiness.accepting(500_000));
         readiness.update(false, 500_000);

@@ -56,17 +56,20 @@ impl<S: Subscriber> Layer<S> for JournalLayer {
             let _ = write!(message, " {key}={value}");
         }
         let meta = event.metadata();
-        let pairs: Vec<(&str, &str)> =
-            fields.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = fields
+            .pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         // The journal socket is datagram-based; a lost line must not stop the service.
         let _ = self.journal.journal_send(
             &log::Record::builder()
-            .level(log_level(*meta.level()))
-            .target(meta.target())
-            .module_path(meta.module_path())
-            .file(meta.file())
-            .line(meta.line())
-            .key_values(&pairs)
+                .level(log_level(*meta.level()))
+                .target(meta.target())
+                .module_path(meta.module_path())
+                .file(meta.file())
+                .line(meta.line())
+                .key_values(&pairs)
                 .args(format_args!("{message}"))
                 .build(),
         );
@@ -103,7 +106,8 @@ impl Visit for Fields {
         if field.name() == "message" {
             self.message = format!("{value:?}");
         } else {
-            self.pairs.push((field.name().to_owned(), format!("{value:?}")));
+            self.pairs
+                .push((field.name().to_owned(), format!("{value:?}")));
         }
     }
 }
@@ -114,7 +118,8 @@ mod tests {
 
     #[test]
     fn collects_the_message_and_the_fields() {
-        struct Capture(std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<(String, String)>)>>>);
+        type Seen = Vec<(String, Vec<(String, String)>)>;
+        struct Capture(std::sync::Arc<std::sync::Mutex<Seen>>);
         impl<S: Subscriber> Layer<S> for Capture {
             fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
                 let mut fields = Fields::default();
@@ -131,7 +136,10 @@ mod tests {
         assert_eq!(seen[0].0, "message sent");
         assert_eq!(
             seen[0].1,
-            vec![("modem".to_owned(), "modem0".to_owned()), ("message_id".to_owned(), "42".to_owned())]
+            vec![
+                ("modem".to_owned(), "modem0".to_owned()),
+                ("message_id".to_owned(), "42".to_owned())
+            ]
         );
     }
 }

@@ -5,8 +5,8 @@
 //! Premium-rate and non-mobile destinations are refused by default because SMS-pumping
 //! fraud sends one-time codes to numbers whose owner is paid per message.
 
-use phonenumber::metadata::DATABASE;
 use phonenumber::Type;
+use phonenumber::metadata::DATABASE;
 
 /// The configurable part of the destination check.
 #[derive(Debug, Clone, Default)]

@@ -35,7 +35,11 @@ pub enum StartError {
     #[error("sms.national_languages: {0}")]
     Language(String),
     #[error("cannot listen on {addr} ({what}): {source}")]
-    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot start the simulated modem: {0}")]
     Simulator(std::io::Error),
 }
@@ -63,14 +67,20 @@ pub struct Service {
 /// The codec options the configuration asks for.
 pub fn submit_options(config: &Config) -> Result<SubmitOptions, StartError> {
     let smsc = match &config.sms.smsc {
-        Some(number) => Some(PhoneNumber::parse(number).map_err(|e| StartError::Smsc(e.to_string()))?),
+        Some(number) => {
+            Some(PhoneNumber::parse(number).map_err(|e| StartError::Smsc(e.to_string()))?)
+        }
         None => None,
     };
     let national_languages = config
         .sms
         .national_languages
         .iter()
-        .map(|name| name.parse::<NationalLanguage>().map_err(|_| StartError::Language(format!("{name:?} has no shift table in the codec"))))
+        .map(|name| {
+            name.parse::<NationalLanguage>().map_err(|_| {
+                StartError::Language(format!("{name:?} has no shift table in the codec"))
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(SubmitOptions {
         smsc,
@@ -96,7 +106,11 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     };
     let recovered = outbox.recover(http::now_ms() as i64).await?;
     if recovered.requeued > 0 || recovered.queued > 0 {
-        tracing::warn!(requeued = recovered.requeued, queued = recovered.queued, "resuming messages accepted before the last stop");
+        tracing::warn!(
+            requeued = recovered.requeued,
+            queued = recovered.queued,
+            "resuming messages accepted before the last stop"
+        );
     }
 
     let (simulators, mut modem_configs) = if options.simulator {
@@ -117,16 +131,32 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     }
     let (events_tx, events_rx) = mpsc::channel(256);
     let status_reports: Vec<bool> = modem_configs.iter().map(|m| m.status_reports).collect();
-    let modems: Vec<ModemHandle> =
-        modem_configs.into_iter().map(|m| crate::modem::spawn(m, events_tx.clone())).collect();
+    let modems: Vec<ModemHandle> = modem_configs
+        .into_iter()
+        .map(|m| crate::modem::spawn(m, events_tx.clone()))
+        .collect();
     if modems.is_empty() {
-        tracing::warn!("no [[modem]] is configured: requests will be refused with 503 after the grace period");
+        tracing::warn!(
+            "no [[modem]] is configured: requests will be refused with 503 after the grace period"
+        );
     }
 
     let public = bind("public listener (http.listen)", config.http.listen).await?;
-    let admin = bind("admin listener (http.admin_listen)", config.http.admin_listen).await?;
-    let public_addr = public.local_addr().map_err(|source| StartError::Bind { what: "public listener", addr: config.http.listen, source })?;
-    let admin_addr = admin.local_addr().map_err(|source| StartError::Bind { what: "admin listener", addr: config.http.admin_listen, source })?;
+    let admin = bind(
+        "admin listener (http.admin_listen)",
+        config.http.admin_listen,
+    )
+    .await?;
+    let public_addr = public.local_addr().map_err(|source| StartError::Bind {
+        what: "public listener",
+        addr: config.http.listen,
+        source,
+    })?;
+    let admin_addr = admin.local_addr().map_err(|source| StartError::Bind {
+        what: "admin listener",
+        addr: config.http.admin_listen,
+        source,
+    })?;
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
@@ -162,16 +192,31 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         wake,
         readiness,
         metrics,
-        DispatchConfig { sms, ..DispatchConfig::default() },
+        DispatchConfig {
+            sms,
+            ..DispatchConfig::default()
+        },
         shutdown_rx.clone(),
     ));
     let servers = vec![
-        serve(public, http::public_router(app.clone(), &config.http.path), shutdown_rx.clone()),
+        serve(
+            public,
+            http::public_router(app.clone(), &config.http.path),
+            shutdown_rx.clone(),
+        ),
         serve(admin, http::admin_router(app.clone()), shutdown_rx.clone()),
     ];
     spawn_maintenance(outbox.clone(), config.queue.retention, shutdown_rx.clone());
     tracing::info!(public = %public_addr, path = %config.http.path, admin = %admin_addr, modems = modems.len(), "smsbridge is ready");
-    Ok(Service { public_addr, admin_addr, app, simulators, shutdown, dispatcher, servers })
+    Ok(Service {
+        public_addr,
+        admin_addr,
+        app,
+        simulators,
+        shutdown,
+        dispatcher,
+        servers,
+    })
 }
 
 impl Service {
@@ -193,31 +238,55 @@ impl Service {
 
     /// One line for systemd's `STATUS=`: how many modems are ready and the queue depth.
     pub fn status_line(&self) -> String {
-        let states: Vec<ModemState> = self.app.modems.iter().map(|m| m.status().borrow().state).collect();
-        let ready = states.iter().filter(|s| matches!(s, ModemState::Ready | ModemState::Sending)).count();
-        format!("{ready}/{} modems ready; {} messages waiting", states.len(), self.app.outbox.counts().depth())
+        let states: Vec<ModemState> = self
+            .app
+            .modems
+            .iter()
+            .map(|m| m.status().borrow().state)
+            .collect();
+        let ready = states
+            .iter()
+            .filter(|s| matches!(s, ModemState::Ready | ModemState::Sending))
+            .count();
+        format!(
+            "{ready}/{} modems ready; {} messages waiting",
+            states.len(),
+            self.app.outbox.counts().depth()
+        )
     }
 
     /// The watchdog's check that the service really works: the outbox writer answers and
     /// the dispatcher is running.
     pub async fn healthy(&self) -> bool {
-        let outbox_answers = tokio::time::timeout(Duration::from_secs(5), self.app.outbox.next_due_at(http::now_ms() as i64))
-            .await
-            .is_ok_and(|r| r.is_ok());
+        let outbox_answers = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.app.outbox.next_due_at(http::now_ms() as i64),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
         outbox_answers && !self.dispatcher.is_finished()
     }
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { what, addr, source })
 }
 
-fn serve(listener: TcpListener, router: axum::Router, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let stopped = async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         };
-        if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(stopped).await {
+        if let Err(error) = axum::serve(listener, router)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
             tracing::error!(%error, "HTTP listener failed");
         }
     })
@@ -244,11 +313,16 @@ fn spawn_maintenance(outbox: Outbox, retention: Duration, mut shutdown: watch::R
 
 /// Starts the simulated modems of `--simulator` on pseudo-terminals under the state
 /// directory and returns the modem configurations that point at them.
-async fn start_simulators(config: &Config) -> Result<(Vec<crate::sim::pty::SimHandle>, Vec<ModemConfig>), StartError> {
+async fn start_simulators(
+    config: &Config,
+) -> Result<(Vec<crate::sim::pty::SimHandle>, Vec<ModemConfig>), StartError> {
     let dir = config.state_dir.join("simulator");
     std::fs::create_dir_all(&dir).map_err(StartError::Simulator)?;
     let profile: crate::sim::profile::Profile = config.simulator.profile.parse().map_err(|_| {
-        StartError::Simulator(std::io::Error::other(format!("simulator.profile: unknown profile {:?}", config.simulator.profile)))
+        StartError::Simulator(std::io::Error::other(format!(
+            "simulator.profile: unknown profile {:?}",
+            config.simulator.profile
+        )))
     })?;
     let mut sims = Vec::new();
     let mut modems = Vec::new();
@@ -258,7 +332,10 @@ async fn start_simulators(config: &Config) -> Result<(Vec<crate::sim::pty::SimHa
         let mut modem = crate::sim::model::ModelConfig::new(profile);
         modem.send_latency = config.simulator.send_latency;
         modem.seed = u64::from(i);
-        let sim = crate::sim::pty::spawn(crate::sim::pty::SimConfig { link: Some(link.clone()), modem })
+        let sim = crate::sim::pty::spawn(crate::sim::pty::SimConfig {
+            link: Some(link.clone()),
+            modem,
+        })
         .await
         .map_err(StartError::Simulator)?;
         tracing::info!(modem = %name, port = %link.display(), profile = %config.simulator.profile, "simulated modem attached");

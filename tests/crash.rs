@@ -12,8 +12,18 @@ use support::{ServiceProcess, body, eventually, post_signed, wait_for_200, write
 
 const WAIT: Duration = Duration::from_secs(30);
 
-async fn states(client: &reqwest::Client, admin: std::net::SocketAddr) -> Option<serde_json::Value> {
-    client.get(format!("http://{admin}/api/status")).send().await.ok()?.json().await.ok()
+async fn states(
+    client: &reqwest::Client,
+    admin: std::net::SocketAddr,
+) -> Option<serde_json::Value> {
+    client
+        .get(format!("http://{admin}/api/status"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
 }
 
 fn count(status: &serde_json::Value, state: &str) -> u64 {
@@ -25,13 +35,18 @@ async fn queued_messages_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("modem0");
     // No modem behind the link yet: accepted messages stay queued.
-    let (config, public, admin) = write_config(dir.path(), &[link.clone()], "");
+    let (config, public, admin) = write_config(dir.path(), std::slice::from_ref(&link), "");
     let client = reqwest::Client::new();
     let mut service = ServiceProcess::start(&config);
     wait_for_200(&client, &format!("http://{admin}/healthz"), WAIT).await;
     let url = format!("http://{public}/ownid/sms");
     for i in 0..5 {
-        let response = post_signed(&client, &url, &body(&format!("+44740012345{i}"), &format!("Code {i}"))).await;
+        let response = post_signed(
+            &client,
+            &url,
+            &body(&format!("+44740012345{i}"), &format!("Code {i}")),
+        )
+        .await;
         assert_eq!(response.status(), 202);
     }
     service.kill_9();
@@ -45,10 +60,17 @@ async fn queued_messages_survive_kill_9() {
         (count(&status, "sent") == 5).then_some(())
     })
     .await;
-    let mut destinations: Vec<String> = sim.received().iter().map(|r| r.destination.clone()).collect();
+    let mut destinations: Vec<String> = sim
+        .received()
+        .iter()
+        .map(|r| r.destination.clone())
+        .collect();
     destinations.sort();
     let expected: Vec<String> = (0..5).map(|i| format!("+44740012345{i}")).collect();
-    assert_eq!(destinations, expected, "each accepted message sent exactly once");
+    assert_eq!(
+        destinations, expected,
+        "each accepted message sent exactly once"
+    );
 }
 
 #[tokio::test]
@@ -64,9 +86,17 @@ async fn a_message_being_sent_during_kill_9_is_sent_after_restart() {
     let client = reqwest::Client::new();
     let mut service = ServiceProcess::start(&config);
     wait_for_200(&client, &format!("http://{admin}/readyz"), WAIT).await;
-    let response = post_signed(&client, &format!("http://{public}/ownid/sms"), &body("+447400123456", "Code 1")).await;
+    let response = post_signed(
+        &client,
+        &format!("http://{public}/ownid/sms"),
+        &body("+447400123456", "Code 1"),
+    )
+    .await;
     assert_eq!(response.status(), 202);
-    eventually(WAIT, "the PDU at the modem", async || (!sim.received().is_empty()).then_some(())).await;
+    eventually(WAIT, "the PDU at the modem", async || {
+        (!sim.received().is_empty()).then_some(())
+    })
+    .await;
     service.kill_9();
 
     let _service = ServiceProcess::start(&config);

@@ -35,7 +35,10 @@ impl Harness {
             let mut sim = SimConfig::fast(Profile::Generic);
             sim.link = Some(dir.path().join(format!("modem{i}")));
             let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
-            toml.push_str(&format!("[[modem]]\nname = \"modem{i}\"\nport = {:?}\n", sim.path().display().to_string()));
+            toml.push_str(&format!(
+                "[[modem]]\nname = \"modem{i}\"\nport = {:?}\n",
+                sim.path().display().to_string()
+            ));
             sims.push(sim);
         }
         let secret = dir.path().join("secret");
@@ -49,9 +52,17 @@ impl Harness {
         config.queue.retry_backoff_initial = Duration::from_millis(50);
         config.queue.retry_backoff_max = Duration::from_millis(200);
         tweak(&mut config);
-        let options = StartOptions { simulator: false, modem_timeouts: Some(fast_timeouts()) };
+        let options = StartOptions {
+            simulator: false,
+            modem_timeouts: Some(fast_timeouts()),
+        };
         let service = smsbridge::service::start(config, options).await.unwrap();
-        Harness { service, sims, client: reqwest::Client::new(), _dir: dir }
+        Harness {
+            service,
+            sims,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        }
     }
 
     fn url(&self) -> String {
@@ -63,7 +74,9 @@ impl Harness {
     }
 
     async fn post(&self, number: &str, text: &str) -> reqwest::StatusCode {
-        post_signed(&self.client, &self.url(), &body(number, text)).await.status()
+        post_signed(&self.client, &self.url(), &body(number, text))
+            .await
+            .status()
     }
 
     async fn wait_ready(&self) {
@@ -75,10 +88,15 @@ impl Harness {
         self.service.app.outbox.recent(100).await.unwrap()
     }
 
-    async fn wait_for_state(&self, count: usize, state: MessageState) -> Vec<smsbridge::outbox::MessageSummary> {
+    async fn wait_for_state(
+        &self,
+        count: usize,
+        state: MessageState,
+    ) -> Vec<smsbridge::outbox::MessageSummary> {
         eventually(WAIT, &format!("{count} messages {state}"), async || {
             let messages = self.messages().await;
-            (messages.len() == count && messages.iter().all(|m| m.state == state)).then_some(messages)
+            (messages.len() == count && messages.iter().all(|m| m.state == state))
+                .then_some(messages)
         })
         .await
     }
@@ -98,15 +116,26 @@ fn fast_timeouts() -> ModemTimeouts {
 
 /// What the codec produces for `text` to `number`, as the service should have sent it.
 fn expected_pdus(number: &str, text: &str, reference: u16) -> Vec<String> {
-    let options = SubmitOptions { validity: Duration::from_secs(600), status_report: true, ..SubmitOptions::default() };
+    let options = SubmitOptions {
+        validity: Duration::from_secs(600),
+        status_report: true,
+        ..SubmitOptions::default()
+    };
     let to = PhoneNumber::parse(number).unwrap();
-    sms::encode_submit(&to, text, reference, &options).unwrap().iter().map(|p| p.hex()).collect()
+    sms::encode_submit(&to, text, reference, &options)
+        .unwrap()
+        .iter()
+        .map(|p| p.hex())
+        .collect()
 }
 
 fn concat_reference(pdu_hex: &str) -> u16 {
     let pdu = sms::decode_pdu(&sms::decode_hex(pdu_hex).unwrap()).unwrap();
     assert!(matches!(pdu, Pdu::Submit(_)), "not a SUBMIT: {pdu:?}");
-    pdu.udh().and_then(|udh| udh.concat()).map(|c| c.reference).unwrap_or(0)
+    pdu.udh()
+        .and_then(|udh| udh.concat())
+        .map(|c| c.reference)
+        .unwrap_or(0)
 }
 
 #[tokio::test]
@@ -122,7 +151,10 @@ async fn a_signed_request_becomes_the_expected_pdu_at_the_modem() {
     })
     .await;
     assert_eq!(received.len(), 1);
-    assert_eq!(received[0].pdu_hex, expected_pdus("+447400123456", text, 0)[0]);
+    assert_eq!(
+        received[0].pdu_hex,
+        expected_pdus("+447400123456", text, 0)[0]
+    );
     let messages = h.wait_for_state(1, MessageState::Sent).await;
     assert_eq!(messages[0].to_masked, "+44********56");
     assert_eq!(messages[0].modem.as_deref(), Some("modem0"));
@@ -137,7 +169,12 @@ async fn a_long_text_goes_out_as_concatenated_parts_in_order() {
     assert_eq!(h.post("+4915123456789", text).await, 202);
     h.wait_for_state(1, MessageState::Sent).await;
     let received = h.sims[0].received();
-    assert_eq!(received.len(), 2, "{} UCS-2 characters need two parts", text.chars().count());
+    assert_eq!(
+        received.len(),
+        2,
+        "{} UCS-2 characters need two parts",
+        text.chars().count()
+    );
     let reference = concat_reference(&received[0].pdu_hex);
     let got: Vec<String> = received.iter().map(|r| r.pdu_hex.clone()).collect();
     assert_eq!(got, expected_pdus("+4915123456789", text, reference));
@@ -153,24 +190,110 @@ async fn every_refusal_answers_its_status_and_stores_nothing() {
     let sig = sign(&good, &now);
     let stale = (now_ms() - 61_000).to_string();
     let future = (now_ms() + 61_000).to_string();
-    let cases: Vec<(&str, String, Option<String>, Option<String>, u16)> = vec![
+    // (what, body, ownid-timestamp, ownid-signature, expected status)
+    type Case<'a> = (&'a str, String, Option<String>, Option<String>, u16);
+    let cases: Vec<Case> = vec![
         ("no signature", good.clone(), Some(now.clone()), None, 401),
         ("no timestamp", good.clone(), None, Some(sig.clone()), 401),
-        ("wrong signature", good.clone(), Some(now.clone()), Some(sign("{}", &now)), 401),
-        ("signature not base64", good.clone(), Some(now.clone()), Some("***".into()), 401),
-        ("stale timestamp", good.clone(), Some(stale.clone()), Some(sign(&good, &stale)), 401),
-        ("future timestamp", good.clone(), Some(future.clone()), Some(sign(&good, &future)), 401),
-        ("timestamp in seconds text", good.clone(), Some("soon".into()), Some(sign(&good, "soon")), 401),
-        ("malformed JSON", "{\"phoneNumber\":".into(), None, None, 400),
-        ("missing field", r#"{"phoneNumber":"+447400123456","code":"1"}"#.into(), None, None, 400),
-        ("wrong type", r#"{"phoneNumber":447400123456,"messageText":"x","code":"1"}"#.into(), None, None, 400),
-        ("not E.164", body("0044 7400 123456", "Your code is 1"), None, None, 422),
-        ("invalid for its country", body("+15551234567", "Your code is 1"), None, None, 422),
-        ("premium rate", body("+19005550123", "Your code is 1"), None, None, 422),
-        ("fixed line", body("+442079460000", "Your code is 1"), None, None, 422),
+        (
+            "wrong signature",
+            good.clone(),
+            Some(now.clone()),
+            Some(sign("{}", &now)),
+            401,
+        ),
+        (
+            "signature not base64",
+            good.clone(),
+            Some(now.clone()),
+            Some("***".into()),
+            401,
+        ),
+        (
+            "stale timestamp",
+            good.clone(),
+            Some(stale.clone()),
+            Some(sign(&good, &stale)),
+            401,
+        ),
+        (
+            "future timestamp",
+            good.clone(),
+            Some(future.clone()),
+            Some(sign(&good, &future)),
+            401,
+        ),
+        (
+            "timestamp in seconds text",
+            good.clone(),
+            Some("soon".into()),
+            Some(sign(&good, "soon")),
+            401,
+        ),
+        (
+            "malformed JSON",
+            "{\"phoneNumber\":".into(),
+            None,
+            None,
+            400,
+        ),
+        (
+            "missing field",
+            r#"{"phoneNumber":"+447400123456","code":"1"}"#.into(),
+            None,
+            None,
+            400,
+        ),
+        (
+            "wrong type",
+            r#"{"phoneNumber":447400123456,"messageText":"x","code":"1"}"#.into(),
+            None,
+            None,
+            400,
+        ),
+        (
+            "not E.164",
+            body("0044 7400 123456", "Your code is 1"),
+            None,
+            None,
+            422,
+        ),
+        (
+            "invalid for its country",
+            body("+15551234567", "Your code is 1"),
+            None,
+            None,
+            422,
+        ),
+        (
+            "premium rate",
+            body("+19005550123", "Your code is 1"),
+            None,
+            None,
+            422,
+        ),
+        (
+            "fixed line",
+            body("+442079460000", "Your code is 1"),
+            None,
+            None,
+            422,
+        ),
         ("empty text", body("+447400123456", ""), None, None, 422),
-        ("too many parts", body("+447400123456", &"x".repeat(153 * 2 + 1)), None, None, 422),
-        ("too large", body("+447400123456", &"x".repeat(17 * 1024)), None, None, 413),
+        (
+            "too many parts",
+            body("+447400123456", &"x".repeat(153 * 2 + 1)),
+            None,
+            None,
+            422,
+        ),
+        (
+            "too large",
+            body("+447400123456", &"x".repeat(17 * 1024)),
+            None,
+            None,
+            413,
+        ),
     ];
     for (what, body, ts, sig, status) in cases {
         // Cases without explicit headers are signed correctly, so only the payload is wrong.
@@ -185,11 +308,20 @@ async fn every_refusal_answers_its_status_and_stores_nothing() {
         let response = post_with(&h.client, &h.url(), &body, ts.as_deref(), sig.as_deref()).await;
         assert_eq!(response.status().as_u16(), status, "{what}");
         let json: serde_json::Value = response.json().await.unwrap_or_default();
-        assert!(json["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: error body {json}");
+        assert!(
+            json["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: error body {json}"
+        );
     }
-    assert!(h.messages().await.is_empty(), "a refused request stored something");
+    assert!(
+        h.messages().await.is_empty(),
+        "a refused request stored something"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(h.sims[0].received().is_empty(), "a refused request was sent");
+    assert!(
+        h.sims[0].received().is_empty(),
+        "a refused request was sent"
+    );
     h.service.stop().await;
 }
 
@@ -211,12 +343,24 @@ async fn a_replayed_request_is_refused() {
 async fn a_number_over_its_rate_limit_gets_429() {
     let h = Harness::start(0, |c| c.limits.per_number_count = 3).await;
     for i in 0..3 {
-        assert_eq!(h.post("+447400123456", &format!("Your code is {i}")).await, 202);
+        assert_eq!(
+            h.post("+447400123456", &format!("Your code is {i}")).await,
+            202
+        );
     }
-    let response = post_signed(&h.client, &h.url(), &body("+447400123456", "Your code is 9")).await;
+    let response = post_signed(
+        &h.client,
+        &h.url(),
+        &body("+447400123456", "Your code is 9"),
+    )
+    .await;
     assert_eq!(response.status(), 429);
     assert!(response.headers().contains_key("retry-after"));
-    assert_eq!(h.post("+4915123456789", "Your code is 9").await, 202, "other numbers are not limited");
+    assert_eq!(
+        h.post("+4915123456789", "Your code is 9").await,
+        202,
+        "other numbers are not limited"
+    );
     assert_eq!(h.messages().await.len(), 4);
     h.service.stop().await;
 }
@@ -251,7 +395,10 @@ async fn a_message_not_sent_within_its_ttl_expires_and_is_never_sent() {
     h.wait_for_state(1, MessageState::Expired).await;
     h.sims[0].clear_faults();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(h.sims[0].received().is_empty(), "an expired message was sent");
+    assert!(
+        h.sims[0].received().is_empty(),
+        "an expired message was sent"
+    );
     h.service.stop().await;
 }
 
@@ -262,7 +409,10 @@ async fn temporary_errors_are_retried_until_the_message_is_sent() {
     h.sims[0].set_fault(Fault::CmsErrorForNextSends { code: 42, count: 2 });
     assert_eq!(h.post("+447400123456", "Your code is 1").await, 202);
     let messages = h.wait_for_state(1, MessageState::Sent).await;
-    assert_eq!(messages[0].attempts, 3, "two congestion errors, then success");
+    assert_eq!(
+        messages[0].attempts, 3,
+        "two congestion errors, then success"
+    );
     h.service.stop().await;
 }
 
@@ -274,7 +424,12 @@ async fn a_permanent_error_fails_the_message_without_retrying() {
     assert_eq!(h.post("+447400123456", "Your code is 1").await, 202);
     let messages = h.wait_for_state(1, MessageState::Failed).await;
     assert_eq!(messages[0].attempts, 1);
-    assert!(messages[0].last_error.as_deref().is_some_and(|e| !e.is_empty()));
+    assert!(
+        messages[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| !e.is_empty())
+    );
     h.service.stop().await;
 }
 
@@ -282,18 +437,37 @@ async fn a_permanent_error_fails_the_message_without_retrying() {
 async fn messages_fail_over_to_the_modem_that_works() {
     let h = Harness::start(2, |_| {}).await;
     eventually(WAIT, "both modems ready", async || {
-        let status: serde_json::Value =
-            h.client.get(h.admin("/api/status")).send().await.ok()?.json().await.ok()?;
+        let status: serde_json::Value = h
+            .client
+            .get(h.admin("/api/status"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
         let modems = status["modems"].as_array()?;
         modems.iter().all(|m| m["state"] == "ready").then_some(())
     })
     .await;
-    h.sims[0].set_fault(Fault::CmsErrorForNextSends { code: 42, count: 1000 });
+    h.sims[0].set_fault(Fault::CmsErrorForNextSends {
+        code: 42,
+        count: 1000,
+    });
     for i in 0..4 {
-        assert_eq!(h.post(&format!("+44740012345{i}"), &format!("Your code is {i}")).await, 202);
+        assert_eq!(
+            h.post(&format!("+44740012345{i}"), &format!("Your code is {i}"))
+                .await,
+            202
+        );
     }
     let messages = h.wait_for_state(4, MessageState::Sent).await;
-    assert!(messages.iter().all(|m| m.modem.as_deref() == Some("modem1")), "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.modem.as_deref() == Some("modem1")),
+        "{messages:?}"
+    );
     assert!(h.sims[0].received().is_empty());
     assert_eq!(h.sims[1].received().len(), 4);
     h.service.stop().await;
@@ -305,7 +479,11 @@ async fn messages_wait_for_an_unplugged_modem_and_go_out_when_it_returns() {
     h.wait_ready().await;
     h.sims[0].unplug().await;
     for i in 0..3 {
-        assert_eq!(h.post(&format!("+44740012345{i}"), &format!("Your code is {i}")).await, 202);
+        assert_eq!(
+            h.post(&format!("+44740012345{i}"), &format!("Your code is {i}"))
+                .await,
+            202
+        );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(h.sims[0].received().is_empty());
@@ -335,15 +513,25 @@ async fn the_admin_listener_reports_health_metrics_and_status() {
         "smsbridge_modem_state{modem=\"modem0\",state=\"ready\"} 1",
         "smsbridge_queue_messages{state=\"sent\"} 1",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "missing {line} in\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line} in\n{metrics}"
+        );
     }
     let status: serde_json::Value = get("/api/status").await.json().await.unwrap();
     assert_eq!(status["queue"]["sent"], 1);
     assert_eq!(status["recent_messages"][0]["to"], "+44********56");
-    assert!(status["modems"][0]["imei"].as_str().is_some_and(|i| i.len() == 15));
+    assert!(
+        status["modems"][0]["imei"]
+            .as_str()
+            .is_some_and(|i| i.len() == 15)
+    );
     let page = get("/").await.text().await.unwrap();
     assert!(page.contains("+44********56") && !page.contains("+447400123456"));
-    assert!(!page.contains("123456</"), "the code must not appear on the page");
+    assert!(
+        !page.contains("123456</"),
+        "the code must not appear on the page"
+    );
     h.service.stop().await;
 }
 
@@ -379,7 +567,14 @@ async fn the_status_page_renders_in_headless_chromium() {
     let h = Harness::start(1, |_| {}).await;
     h.wait_ready().await;
     for i in 0..3 {
-        assert_eq!(h.post(&format!("+44740012345{i}"), &format!("Your code is 99887{i}")).await, 202);
+        assert_eq!(
+            h.post(
+                &format!("+44740012345{i}"),
+                &format!("Your code is 99887{i}")
+            )
+            .await,
+            202
+        );
     }
     h.wait_for_state(3, MessageState::Sent).await;
     let url = h.admin("/");
@@ -388,17 +583,35 @@ async fn the_status_page_renders_in_headless_chromium() {
     let dom = chromium(&["--dump-dom", &url]).await;
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert!(dom.contains("<h2>Modems</h2>"), "{dom}");
-    assert!(dom.contains("class=\"ready\">ready<"), "the modem shows as ready");
-    assert!(dom.contains("SIMULATED-3GPP"), "the modem's identity is shown");
+    assert!(
+        dom.contains("class=\"ready\">ready<"),
+        "the modem shows as ready"
+    );
+    assert!(
+        dom.contains("SIMULATED-3GPP"),
+        "the modem's identity is shown"
+    );
     assert!(dom.contains("sent: <b>3</b>"), "the queue counts are shown");
-    assert!(dom.contains("+44********50") && !dom.contains("+447400123450"), "numbers are masked");
+    assert!(
+        dom.contains("+44********50") && !dom.contains("+447400123450"),
+        "numbers are masked"
+    );
     assert!(!dom.contains("998870"), "no code on the page");
     assert!(dom.contains("<svg"), "the sends chart is there");
 
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
     let _ = std::fs::remove_file(&shot);
-    chromium(&["--window-size=1280,900", &format!("--screenshot={}", shot.display()), &url]).await;
+    chromium(&[
+        "--window-size=1280,900",
+        &format!("--screenshot={}", shot.display()),
+        &url,
+    ])
+    .await;
     let png = std::fs::read(&shot).expect("Chromium saved a screenshot");
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "a real screenshot at {}", shot.display());
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+        "a real screenshot at {}",
+        shot.display()
+    );
     h.service.stop().await;
 }

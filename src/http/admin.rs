@@ -41,7 +41,10 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
             .collect(),
     };
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         app.metrics.render(&gauges),
     )
         .into_response()
@@ -53,8 +56,11 @@ pub async fn status_json(State(app): State<Arc<App>>) -> Response {
         Err(status) => return status.into_response(),
     };
     let modems: Vec<_> = modem_statuses(&app).iter().map(modem_json).collect();
-    let queue: serde_json::Map<_, _> =
-        counts.by_state().into_iter().map(|(state, n)| (state.to_owned(), json!(n))).collect();
+    let queue: serde_json::Map<_, _> = counts
+        .by_state()
+        .into_iter()
+        .map(|(state, n)| (state.to_owned(), json!(n)))
+        .collect();
     let messages: Vec<_> = recent.iter().map(message_json).collect();
     Json(json!({ "modems": modems, "queue": queue, "recent_messages": messages })).into_response()
 }
@@ -65,7 +71,11 @@ pub async fn status_page(State(app): State<Arc<App>>) -> Response {
         Err(status) => return status.into_response(),
     };
     let now = super::now_ms() as i64;
-    let per_minute = app.outbox.sent_per_minute(now - 3_600_000, now).await.unwrap_or_default();
+    let per_minute = app
+        .outbox
+        .sent_per_minute(now - 3_600_000, now)
+        .await
+        .unwrap_or_default();
     let page = render_page(&modem_statuses(&app), &counts, &recent, &per_minute);
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
 }
@@ -81,7 +91,10 @@ async fn queue_view(app: &App) -> Result<(QueueCounts, Vec<MessageSummary>), Sta
 }
 
 fn modem_statuses(app: &App) -> Vec<ModemStatus> {
-    app.modems.iter().map(|m| m.status().borrow().clone()).collect()
+    app.modems
+        .iter()
+        .map(|m| m.status().borrow().clone())
+        .collect()
 }
 
 fn modem_json(status: &ModemStatus) -> serde_json::Value {
@@ -162,16 +175,22 @@ pub fn render_page(
     }
     for m in modems {
         let id = &m.identity;
-        let model = [id.manufacturer.as_deref(), id.model.as_deref(), id.firmware.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let model = [
+            id.manufacturer.as_deref(),
+            id.model.as_deref(),
+            id.firmware.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
         let _ = write!(
             html,
             "<tr><td>{}</td><td class=\"{state}\">{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&m.name),
-            m.signal_dbm.map(|d| format!("{d} dBm")).unwrap_or_else(|| "unknown".into()),
+            m.signal_dbm
+                .map(|d| format!("{d} dBm"))
+                .unwrap_or_else(|| "unknown".into()),
             escape(m.operator.as_deref().unwrap_or("")),
             escape(&model),
             escape(id.imei.as_deref().unwrap_or("")),
@@ -206,7 +225,9 @@ pub fn render_page(
             m.parts,
             escape(m.modem.as_deref().unwrap_or("")),
             escape(&delivery_text(m)),
-            m.latency_ms().map(|ms| format!("{:.1} s", ms as f64 / 1000.0)).unwrap_or_default(),
+            m.latency_ms()
+                .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+                .unwrap_or_default(),
             escape(m.last_error.as_deref().unwrap_or("")),
         );
     }

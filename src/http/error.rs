@@ -59,9 +59,9 @@ impl ApiError {
             | ApiError::Unprocessable(m)
             | ApiError::Unavailable(m) => m.clone(),
             ApiError::TooLarge { limit } => format!("request body is larger than {limit} bytes"),
-            ApiError::RateLimited { retry_after_secs } => format!(
-                "too many messages to this phone number; try again in {retry_after_secs} s"
-            ),
+            ApiError::RateLimited { retry_after_secs } => {
+                format!("too many messages to this phone number; try again in {retry_after_secs} s")
+            }
             ApiError::Internal => "internal error; the message was not accepted".to_owned(),
         }
     }
@@ -77,7 +77,9 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         if let Some(secs) = retry_after {
-            response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         response
     }

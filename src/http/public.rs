@@ -23,7 +23,9 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub async fn accept(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => accept_bytes(&app, &headers, bytes).await,
-        Err(_) => Err(ApiError::TooLarge { limit: MAX_BODY_BYTES }),
+        Err(_) => Err(ApiError::TooLarge {
+            limit: MAX_BODY_BYTES,
+        }),
     };
     match result {
         Ok(()) => {
@@ -79,7 +81,9 @@ async fn accept_bytes(app: &App, headers: &HeaderMap, body: Bytes) -> Result<(),
         Err(_) => return Err(ApiError::Internal),
     };
     if let Err(limited) = reserved {
-        return Err(ApiError::RateLimited { retry_after_secs: limited.retry_after_ms.div_ceil(1000) });
+        return Err(ApiError::RateLimited {
+            retry_after_secs: limited.retry_after_ms.div_ceil(1000),
+        });
     }
     let message = NewMessage {
         to: number.as_str().to_owned(),
@@ -101,12 +105,12 @@ async fn accept_bytes(app: &App, headers: &HeaderMap, body: Bytes) -> Result<(),
                 limiter.release(number.as_str(), now_ms);
             }
             Err(match error {
-                OutboxError::Duplicate => {
-                    ApiError::Unauthorized("replayed request: this signature was already accepted".to_owned())
-                }
-                OutboxError::Full { .. } => {
-                    ApiError::Unavailable("the outbox is full; the message was not accepted".to_owned())
-                }
+                OutboxError::Duplicate => ApiError::Unauthorized(
+                    "replayed request: this signature was already accepted".to_owned(),
+                ),
+                OutboxError::Full { .. } => ApiError::Unavailable(
+                    "the outbox is full; the message was not accepted".to_owned(),
+                ),
                 other => {
                     tracing::error!(error = %other, "storing a message failed");
                     ApiError::Internal

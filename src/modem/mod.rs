@@ -228,7 +228,10 @@ impl ModemHandle {
             reason: format!("modem {} worker has stopped", self.name),
             sent: Vec::new(),
         };
-        self.jobs.send(SendJob { parts, reply }).await.map_err(|_| gone())?;
+        self.jobs
+            .send(SendJob { parts, reply })
+            .await
+            .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 

@@ -322,7 +322,10 @@ impl QueueCounts {
 
     /// Each state's name with its count, in life-cycle order.
     pub fn by_state(&self) -> Vec<(&'static str, u64)> {
-        MessageState::ALL.iter().map(|&state| (state.as_str(), self.get(state))).collect()
+        MessageState::ALL
+            .iter()
+            .map(|&state| (state.as_str(), self.get(state)))
+            .collect()
     }
 
     pub fn get(&self, state: MessageState) -> u64 {
@@ -669,7 +672,8 @@ impl Outbox {
     /// Messages sent per minute over `[from_ms, to_ms)`, oldest minute first (the status
     /// page's chart).
     pub async fn sent_per_minute(&self, from_ms: i64, to_ms: i64) -> Result<Vec<u64>, OutboxError> {
-        self.call(move |ctx| ctx.sent_per_minute(from_ms, to_ms)).await
+        self.call(move |ctx| ctx.sent_per_minute(from_ms, to_ms))
+            .await
     }
 
     pub async fn recent(&self, limit: usize) -> Result<Vec<MessageSummary>, OutboxError> {

@@ -354,7 +354,10 @@ impl Ctx<'_> {
         })?;
         for row in rows {
             let (minute, count) = row?;
-            if let Some(bucket) = usize::try_from(minute).ok().and_then(|m| buckets.get_mut(m)) {
+            if let Some(bucket) = usize::try_from(minute)
+                .ok()
+                .and_then(|m| buckets.get_mut(m))
+            {
                 *bucket = u64::try_from(count).unwrap_or(0);
             }
         }

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-
 /// The shared secret the tests use, base64 as the OwnID console shows it.
 pub const SECRET_B64: &str = "c21zYnJpZGdlLXRlc3Qtc2VjcmV0LWtleS0zMi1ieXRlcyE=";
 
@@ -16,7 +15,10 @@ pub fn secret() -> smsbridge::ownid::SharedSecret {
 }
 
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 /// A request body as OwnID sends it.
@@ -57,11 +59,19 @@ pub async fn post_with(
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Writes the secret file and a configuration for the given modem ports into `dir`.
-pub fn write_config(dir: &Path, modem_ports: &[PathBuf], extra: &str) -> (PathBuf, SocketAddr, SocketAddr) {
+pub fn write_config(
+    dir: &Path,
+    modem_ports: &[PathBuf],
+    extra: &str,
+) -> (PathBuf, SocketAddr, SocketAddr) {
     let public: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let secret_file = dir.join("shared-secret");
@@ -72,7 +82,10 @@ pub fn write_config(dir: &Path, modem_ports: &[PathBuf], extra: &str) -> (PathBu
         secret = secret_file.display().to_string(),
     );
     for (i, port) in modem_ports.iter().enumerate() {
-        toml.push_str(&format!("[[modem]]\nname = \"modem{i}\"\nport = {:?}\n", port.display().to_string()));
+        toml.push_str(&format!(
+            "[[modem]]\nname = \"modem{i}\"\nport = {:?}\n",
+            port.display().to_string()
+        ));
     }
     toml.push_str(extra);
     let path = dir.join("smsbridge.toml");
@@ -128,19 +141,29 @@ pub async fn wait_for_200(client: &reqwest::Client, url: &str, within: Duration)
                 return;
             }
         }
-        assert!(Instant::now() < deadline, "{url} did not answer 200 within {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not answer 200 within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// Polls `check` until it returns `Some` or `within` passes.
-pub async fn eventually<T>(within: Duration, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+pub async fn eventually<T>(
+    within: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + within;
     loop {
         if let Some(value) = check().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
