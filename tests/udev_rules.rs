@@ -134,7 +134,7 @@ fn each_listed_modem_is_hidden_from_modemmanager_as_a_whole() {
             m.pid
         );
     }
-    // Huawei modes reached with usb_modeswitch from HiLink firmware (docs/operations.md):
+    // Huawei modes reached with usb_modeswitch from HiLink firmware (README.md, "A Huawei stick in HiLink mode"):
     // their port layout is not published, but ModemManager must still keep away.
     for pid in ["155e", "1442"] {
         let out = run(&rules, &usb_device("12d1", pid));
