@@ -699,9 +699,14 @@ fn secret_errors_name_the_source() {
 fn the_packaged_configuration_has_one_modem_on_the_udev_name() {
     let config = Config::from_toml_str(include_str!("../packaging/smsbridge.toml")).unwrap();
     assert_eq!(config.modems.len(), 1);
-    assert_eq!(config.modems[0].port, std::path::PathBuf::from("/dev/gsm-modem0"));
+    assert_eq!(
+        config.modems[0].port,
+        std::path::PathBuf::from("/dev/gsm-modem0")
+    );
     // Everything else is the documented default.
-    let mut defaults = Config::default();
-    defaults.modems = config.modems.clone();
+    let defaults = Config {
+        modems: config.modems.clone(),
+        ..Config::default()
+    };
     assert_eq!(config, defaults);
 }

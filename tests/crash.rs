@@ -8,27 +8,12 @@ use std::time::Duration;
 
 use smsbridge::sim::profile::Profile;
 use smsbridge::sim::pty::SimConfig;
-use support::{ServiceProcess, body, eventually, post_signed, wait_for_200, write_config};
+use support::{
+    ServiceProcess, api_status, body, eventually, post_signed, queue_count, wait_for_200,
+    write_config,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn states(
-    client: &reqwest::Client,
-    admin: std::net::SocketAddr,
-) -> Option<serde_json::Value> {
-    client
-        .get(format!("http://{admin}/api/status"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()
-}
-
-fn count(status: &serde_json::Value, state: &str) -> u64 {
-    status["queue"][state].as_u64().unwrap_or(0)
-}
 
 #[tokio::test]
 async fn queued_messages_survive_kill_9() {
@@ -56,8 +41,8 @@ async fn queued_messages_survive_kill_9() {
     let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
     let _service = ServiceProcess::start(&config);
     eventually(WAIT, "5 messages sent after the restart", async || {
-        let status = states(&client, admin).await?;
-        (count(&status, "sent") == 5).then_some(())
+        let status = api_status(&client, admin).await?;
+        (queue_count(&status, "sent") == 5).then_some(())
     })
     .await;
     let mut destinations: Vec<String> = sim
@@ -101,8 +86,8 @@ async fn a_message_being_sent_during_kill_9_is_sent_after_restart() {
 
     let _service = ServiceProcess::start(&config);
     eventually(WAIT, "the message sent after the restart", async || {
-        let status = states(&client, admin).await?;
-        (count(&status, "sent") == 1).then_some(())
+        let status = api_status(&client, admin).await?;
+        (queue_count(&status, "sent") == 1).then_some(())
     })
     .await;
     // The interrupted send's outcome was never recorded, so it is sent again: at least once.

@@ -9,7 +9,10 @@ use std::time::Duration;
 use smsbridge::sim::model::Fault;
 use smsbridge::sim::profile::Profile;
 use smsbridge::sim::pty::SimConfig;
-use support::{ServiceProcess, body, eventually, post_signed, wait_for_200, write_config};
+use support::{
+    ServiceProcess, api_status, body, eventually, post_signed, queue_count, wait_for_200,
+    write_config,
+};
 
 #[tokio::test]
 async fn no_code_text_or_full_number_reaches_the_log() {
@@ -69,15 +72,8 @@ async fn no_code_text_or_full_number_reaches_the_log() {
         Duration::from_secs(20),
         "the failure recorded",
         async || {
-            let status: serde_json::Value = client
-                .get(format!("http://{admin}/api/status"))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (status["queue"]["failed"] == 1).then_some(())
+            let status = api_status(&client, admin).await?;
+            (queue_count(&status, "failed") == 1).then_some(())
         },
     )
     .await;

@@ -167,3 +167,20 @@ pub async fn eventually<T>(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// The admin listener's `/api/status`, or `None` while the service doesn't answer.
+pub async fn api_status(client: &reqwest::Client, admin: SocketAddr) -> Option<serde_json::Value> {
+    client
+        .get(format!("http://{admin}/api/status"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
+/// How many messages `/api/status` counts in `state`.
+pub fn queue_count(status: &serde_json::Value, state: &str) -> u64 {
+    status["queue"][state].as_u64().unwrap_or(0)
+}
