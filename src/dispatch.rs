@@ -140,6 +140,10 @@ pub async fn run(
         })
         .collect();
     let mut sends: JoinSet<Outcome> = JoinSet::new();
+    // Expiries fall due only when the timer below fires (the outbox's next due time includes
+    // every queued message's expiry), so the writer is asked to expire messages then and at
+    // start, not at every wake-up: a burst of requests must not pay for it.
+    let mut expiry_check = true;
 
     loop {
         if *shutdown.borrow() {
@@ -155,12 +159,14 @@ pub async fn run(
             }),
             now_ms(),
         );
-        match outbox.expire_due(now_ms() as i64).await {
-            Ok(expired) if !expired.is_empty() => {
-                tracing::warn!(count = expired.len(), "messages expired unsent");
+        if std::mem::take(&mut expiry_check) {
+            match outbox.expire_due(now_ms() as i64).await {
+                Ok(expired) if !expired.is_empty() => {
+                    tracing::warn!(count = expired.len(), "messages expired unsent");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "expiring messages failed"),
             }
-            Ok(_) => {}
-            Err(error) => tracing::error!(%error, "expiring messages failed"),
         }
         assign(&outbox, &mut slots, &mut sends, &config, now).await;
 
@@ -181,7 +187,7 @@ pub async fn run(
                 }
             }
             Some(event) = events.recv() => record_event(&outbox, event).await,
-            _ = sleep_opt(sleep_until) => {}
+            _ = sleep_opt(sleep_until) => expiry_check = true,
         }
     }
     // Let the sends under way finish, so their outcome is recorded rather than left as
