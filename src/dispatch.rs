@@ -151,12 +151,7 @@ pub async fn run(
         }
         let now = Instant::now();
         readiness.update(
-            slots.iter().any(|s| {
-                matches!(
-                    s.status.borrow().state,
-                    ModemState::Ready | ModemState::Sending
-                )
-            }),
+            slots.iter().any(|s| s.status.borrow().state.is_working()),
             now_ms(),
         );
         if std::mem::take(&mut expiry_check) {

@@ -244,10 +244,7 @@ impl Service {
             .iter()
             .map(|m| m.status().borrow().state)
             .collect();
-        let ready = states
-            .iter()
-            .filter(|s| matches!(s, ModemState::Ready | ModemState::Sending))
-            .count();
+        let ready = states.iter().filter(|s| s.is_working()).count();
         format!(
             "{ready}/{} modems ready; {} messages waiting",
             states.len(),

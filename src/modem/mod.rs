@@ -119,6 +119,11 @@ pub enum ModemState {
 }
 
 impl ModemState {
+    /// Ready or busy sending: the modem works and can take (or queue) a message.
+    pub fn is_working(self) -> bool {
+        matches!(self, ModemState::Ready | ModemState::Sending)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ModemState::Connecting => "connecting",
@@ -219,7 +224,7 @@ impl ModemHandle {
             // modem cannot take it now, and the caller should not wait to hear so. The
             // worker checks again when the request reaches it.
             let status = self.status.borrow();
-            if !matches!(status.state, ModemState::Ready | ModemState::Sending) {
+            if !status.state.is_working() {
                 return Err(driver::not_ready(&status));
             }
         }

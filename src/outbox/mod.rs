@@ -257,10 +257,11 @@ impl DeliveryState {
     /// `0x20..=0x3F` a temporary error, the SMSC is still trying; anything else is a
     /// permanent error or a temporary one the SMSC has given up on (`0x60..=0x7F`).
     pub fn from_tp_status(status: u8) -> DeliveryState {
-        match status {
-            0x00..=0x1F => DeliveryState::Delivered,
-            0x20..=0x3F => DeliveryState::Pending,
-            _ => DeliveryState::Failed,
+        // The codec owns the TS 23.040 ranges; this only maps its verdict.
+        match crate::sms::DeliveryStatus(status).category() {
+            crate::sms::StatusCategory::Delivered => DeliveryState::Delivered,
+            crate::sms::StatusCategory::Pending => DeliveryState::Pending,
+            crate::sms::StatusCategory::Failed => DeliveryState::Failed,
         }
     }
 }
