@@ -1,0 +1,242 @@
+//! The `+CMS ERROR`/`+CME ERROR` code tables (TS 27.005 §3.2.5, TS 27.007 §9.2): each
+//! code with its meaning, its retry class and whom it blames. Pure.
+
+use std::fmt;
+
+use crate::at::parse::ErrorCode;
+
+/// Whether an error is worth trying again later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Retry {
+    /// The condition may pass (congestion, no service, SIM busy): try again later, possibly
+    /// on another modem.
+    Temporary,
+    /// Trying the same thing again will fail the same way (unknown subscriber, invalid PDU).
+    Permanent,
+}
+
+/// Defines an error enum from one table of `code => Variant, retry class, whether the
+/// modem itself (not the message) is at fault, text`, so the number, the class and the
+/// description of a code cannot drift apart.
+macro_rules! error_table {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident;
+        $( $code:literal => $variant:ident, $class:ident, $modem:literal, $text:literal; )*
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $(
+                #[doc = concat!(stringify!($code), ": ", $text, ".")]
+                $variant,
+            )*
+            /// A code not listed: treated as temporary, since a wrong "temporary" costs a
+            /// retry while a wrong "permanent" loses a message.
+            Unknown(u16),
+            /// A verbose (`AT+CMEE=2`) text not listed, as sent; treated as temporary.
+            Other(String),
+        }
+
+        impl $name {
+            pub fn from_code(code: u16) -> $name {
+                match code {
+                    $( $code => $name::$variant, )*
+                    other => $name::Unknown(other),
+                }
+            }
+
+            /// Reads a verbose (`AT+CMEE=2`) text by its description, ignoring case; a
+            /// number in text form is read as a code.
+            pub fn from_text(text: &str) -> $name {
+                let text = text.trim();
+                if let Ok(code) = text.parse::<u16>() {
+                    return $name::from_code(code);
+                }
+                $(
+                    if text.eq_ignore_ascii_case($text) {
+                        return $name::$variant;
+                    }
+                )*
+                $name::Other(text.to_owned())
+            }
+
+            /// The numeric code; `None` for an unlisted verbose text.
+            pub fn code(&self) -> Option<u16> {
+                match self {
+                    $( $name::$variant => Some($code), )*
+                    $name::Unknown(code) => Some(*code),
+                    $name::Other(_) => None,
+                }
+            }
+
+            /// What the code means, in the words of the specification.
+            pub fn describe(&self) -> &str {
+                match self {
+                    $( $name::$variant => $text, )*
+                    $name::Unknown(_) => "unlisted error code",
+                    $name::Other(text) => text,
+                }
+            }
+
+            pub fn retry(&self) -> Retry {
+                match self {
+                    $( $name::$variant => Retry::$class, )*
+                    $name::Unknown(_) | $name::Other(_) => Retry::Temporary,
+                }
+            }
+
+            pub fn is_temporary(&self) -> bool {
+                self.retry() == Retry::Temporary
+            }
+
+            pub fn is_permanent(&self) -> bool {
+                self.retry() == Retry::Permanent
+            }
+
+            /// Whether the fault lies with this modem or its SIM rather than with the
+            /// message (no SIM, PIN needed, no service, SMSC unknown): the driver should
+            /// mark the modem as failing, and the message may go through another modem.
+            pub fn concerns_modem(&self) -> bool {
+                match self {
+                    $( $name::$variant => $modem, )*
+                    $name::Unknown(_) | $name::Other(_) => false,
+                }
+            }
+        }
+
+        impl From<&ErrorCode> for $name {
+            fn from(code: &ErrorCode) -> $name {
+                match code {
+                    ErrorCode::Numeric(n) => $name::from_code(*n),
+                    ErrorCode::Text(text) => $name::from_text(text),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.code() {
+                    Some(code) => write!(f, "{code} ({})", self.describe()),
+                    None => f.write_str(self.describe()),
+                }
+            }
+        }
+    };
+}
+
+error_table! {
+    /// `+CMS ERROR: <err>` (TS 27.005 §3.2.5): 0..127 are RP cause values of TS 24.011
+    /// §E.2 (network causes of a failed submit), 128..255 TP-FCS values of TS 23.040
+    /// §9.2.3.22 (the service centre refused the TPDU), 300..500 errors of the modem,
+    /// 512 and up manufacturer specific. TS 24.011 asks to treat unlisted cause values as
+    /// 41 "temporary failure", and so do we.
+    pub enum CmsError;
+    1 => UnassignedNumber, Permanent, false, "unassigned (unallocated) number";
+    8 => OperatorDeterminedBarring, Permanent, false, "operator determined barring";
+    10 => CallBarred, Permanent, false, "call barred";
+    21 => ShortMessageTransferRejected, Permanent, false, "short message transfer rejected";
+    22 => MemoryCapacityExceeded, Temporary, false, "memory capacity exceeded";
+    27 => DestinationOutOfService, Temporary, false, "destination out of service";
+    28 => UnidentifiedSubscriber, Permanent, false, "unidentified subscriber";
+    29 => FacilityRejected, Permanent, false, "facility rejected";
+    30 => UnknownSubscriber, Permanent, false, "unknown subscriber";
+    38 => NetworkOutOfOrder, Temporary, false, "network out of order";
+    41 => TemporaryFailure, Temporary, false, "temporary failure";
+    42 => Congestion, Temporary, false, "congestion";
+    47 => ResourcesUnavailable, Temporary, false, "resources unavailable, unspecified";
+    50 => FacilityNotSubscribed, Permanent, true, "requested facility not subscribed";
+    69 => FacilityNotImplemented, Permanent, false, "requested facility not implemented";
+    81 => InvalidTransferReference, Temporary, false, "invalid short message transfer reference value";
+    95 => SemanticallyIncorrectMessage, Permanent, false, "semantically incorrect message";
+    96 => InvalidMandatoryInformation, Permanent, false, "invalid mandatory information";
+    97 => MessageTypeNonExistent, Permanent, false, "message type non-existent or not implemented";
+    98 => MessageNotCompatible, Permanent, false, "message not compatible with short message protocol state";
+    99 => InformationElementNonExistent, Permanent, false, "information element non-existent or not implemented";
+    111 => ProtocolError, Temporary, false, "protocol error, unspecified";
+    127 => Interworking, Temporary, false, "interworking, unspecified";
+    128 => TelematicInterworkingNotSupported, Permanent, false, "telematic interworking not supported";
+    129 => ShortMessageType0NotSupported, Permanent, false, "short message type 0 not supported";
+    130 => CannotReplaceShortMessage, Permanent, false, "cannot replace short message";
+    143 => UnspecifiedPidError, Permanent, false, "unspecified TP-PID error";
+    144 => DataCodingSchemeNotSupported, Permanent, false, "data coding scheme (alphabet) not supported";
+    145 => MessageClassNotSupported, Permanent, false, "message class not supported";
+    159 => UnspecifiedDcsError, Permanent, false, "unspecified TP-DCS error";
+    160 => CommandCannotBeActioned, Permanent, false, "command cannot be actioned";
+    161 => CommandUnsupported, Permanent, false, "command unsupported";
+    175 => UnspecifiedCommandError, Permanent, false, "unspecified TP-Command error";
+    176 => TpduNotSupported, Permanent, false, "TPDU not supported";
+    192 => ServiceCentreBusy, Temporary, false, "SC busy";
+    193 => NoServiceCentreSubscription, Permanent, true, "no SC subscription";
+    194 => ServiceCentreFailure, Temporary, false, "SC system failure";
+    195 => InvalidSmeAddress, Permanent, false, "invalid SME address";
+    196 => DestinationSmeBarred, Permanent, false, "destination SME barred";
+    197 => DuplicateRejected, Permanent, false, "SM rejected-duplicate SM";
+    198 => ValidityPeriodFormatNotSupported, Permanent, false, "TP-VPF not supported";
+    199 => ValidityPeriodNotSupported, Permanent, false, "TP-VP not supported";
+    208 => SimStorageFull, Temporary, true, "(U)SIM SMS storage full";
+    209 => NoSimStorage, Temporary, true, "no SMS storage capability in (U)SIM";
+    210 => ErrorInMs, Temporary, true, "error in MS";
+    211 => MsMemoryCapacityExceeded, Temporary, true, "memory capacity exceeded in MS";
+    212 => SimToolkitBusy, Temporary, true, "(U)SIM application toolkit busy";
+    213 => SimDataDownloadError, Temporary, true, "(U)SIM data download error";
+    255 => UnspecifiedFailureCause, Temporary, false, "unspecified error cause";
+    300 => MeFailure, Temporary, true, "ME failure";
+    301 => SmsServiceReserved, Temporary, true, "SMS service of ME reserved";
+    302 => OperationNotAllowed, Permanent, true, "operation not allowed";
+    303 => OperationNotSupported, Permanent, true, "operation not supported";
+    304 => InvalidPduModeParameter, Permanent, false, "invalid PDU mode parameter";
+    305 => InvalidTextModeParameter, Permanent, false, "invalid text mode parameter";
+    310 => SimNotInserted, Temporary, true, "(U)SIM not inserted";
+    311 => SimPinRequired, Temporary, true, "(U)SIM PIN required";
+    312 => PhSimPinRequired, Temporary, true, "PH-(U)SIM PIN required";
+    313 => SimFailure, Temporary, true, "(U)SIM failure";
+    314 => SimBusy, Temporary, true, "(U)SIM busy";
+    315 => SimWrong, Temporary, true, "(U)SIM wrong";
+    316 => SimPukRequired, Temporary, true, "(U)SIM PUK required";
+    317 => SimPin2Required, Temporary, true, "(U)SIM PIN2 required";
+    318 => SimPuk2Required, Temporary, true, "(U)SIM PUK2 required";
+    320 => MemoryFailure, Temporary, true, "memory failure";
+    321 => InvalidMemoryIndex, Permanent, false, "invalid memory index";
+    322 => MemoryFull, Temporary, true, "memory full";
+    330 => SmscAddressUnknown, Permanent, true, "SMSC address unknown";
+    331 => NoNetworkService, Temporary, true, "no network service";
+    332 => NetworkTimeout, Temporary, false, "network timeout";
+    340 => NoCnmaExpected, Permanent, false, "no +CNMA acknowledgement expected";
+    500 => UnknownError, Temporary, false, "unknown error";
+}
+
+error_table! {
+    /// `+CME ERROR: <err>` (TS 27.007 §9.2.1), with the verbose texts of that clause.
+    pub enum CmeError;
+    0 => PhoneFailure, Temporary, true, "phone failure";
+    1 => NoConnectionToPhone, Temporary, true, "no connection to phone";
+    2 => PhoneAdaptorLinkReserved, Temporary, true, "phone-adaptor link reserved";
+    3 => OperationNotAllowed, Permanent, false, "operation not allowed";
+    4 => OperationNotSupported, Permanent, false, "operation not supported";
+    5 => PhSimPinRequired, Temporary, true, "PH-SIM PIN required";
+    6 => PhFsimPinRequired, Temporary, true, "PH-FSIM PIN required";
+    7 => PhFsimPukRequired, Temporary, true, "PH-FSIM PUK required";
+    10 => SimNotInserted, Temporary, true, "SIM not inserted";
+    11 => SimPinRequired, Temporary, true, "SIM PIN required";
+    12 => SimPukRequired, Temporary, true, "SIM PUK required";
+    13 => SimFailure, Temporary, true, "SIM failure";
+    14 => SimBusy, Temporary, true, "SIM busy";
+    15 => SimWrong, Temporary, true, "SIM wrong";
+    16 => IncorrectPassword, Permanent, true, "incorrect password";
+    17 => SimPin2Required, Temporary, true, "SIM PIN2 required";
+    18 => SimPuk2Required, Temporary, true, "SIM PUK2 required";
+    20 => MemoryFull, Temporary, true, "memory full";
+    21 => InvalidIndex, Permanent, false, "invalid index";
+    22 => NotFound, Permanent, false, "not found";
+    23 => MemoryFailure, Temporary, true, "memory failure";
+    24 => TextStringTooLong, Permanent, false, "text string too long";
+    25 => InvalidCharactersInText, Permanent, false, "invalid characters in text string";
+    26 => DialStringTooLong, Permanent, false, "dial string too long";
+    27 => InvalidCharactersInDialString, Permanent, false, "invalid characters in dial string";
+    30 => NoNetworkService, Temporary, true, "no network service";
+    31 => NetworkTimeout, Temporary, false, "network timeout";
+    32 => EmergencyCallsOnly, Temporary, true, "network not allowed - emergency calls only";
+    40 => NetworkPersonalisationPinRequired, Temporary, true, "network personalization PIN required";
+    100 => UnknownError, Temporary, false, "unknown";
+}
