@@ -197,6 +197,9 @@ pub enum Urc {
     SmsReady,
     /// `+CFUN: <fun>` sent by itself (SIMCom SIM800 after boot).
     Functionality(u8),
+    /// A bare status line a modem prints while booting (`SMS DONE`, `PB DONE` on SIMCom
+    /// SIM7600), as sent.
+    BootStatus(String),
     /// `NORMAL POWER DOWN` (SIMCom) or `POWERED DOWN` (Quectel): the modem is switching off.
     PoweredDown,
     /// Any other `+X:`/`^X:` line no command was waiting for, or a known one whose
@@ -255,6 +258,7 @@ impl fmt::Debug for Urc {
             Urc::SmsReady => f.write_str("SmsReady"),
             Urc::Functionality(fun) => f.debug_tuple("Functionality").field(fun).finish(),
             Urc::PoweredDown => f.write_str("PoweredDown"),
+            Urc::BootStatus(line) => f.debug_tuple("BootStatus").field(line).finish(),
             Urc::Other(line) => f.debug_tuple("Other").field(&redact_line(line)).finish(),
         }
     }
@@ -456,14 +460,15 @@ pub fn parse(buf: &[u8], ctx: &Pending<'_>) -> Option<Step> {
     if buf.is_empty() {
         return None;
     }
-    if ctx.expects_prompt {
-        // TS 27.005 §3.5.1: the prompt is CR LF '>' SP with no line ending after it; the CR
-        // LF was skipped as noise, so it is at the very start here.
-        match streaming::tag::<_, _, ()>(&b"> "[..])(buf) {
-            Ok(_) => return Some(Step::event(2, Event::Prompt)),
-            Err(nom::Err::Incomplete(_)) => return None,
-            Err(_) => {}
-        }
+    if ctx.expects_prompt && buf.first() == Some(&b'>') {
+        // TS 27.005 §3.5.1 says CR LF '>' SP, but real modems differ: SIMCom SIM7670G
+        // frames it as CR LF '>' CR LF, others send '>' with no space (gammu issue 1176,
+        // PR 1177), u-blox LARA sends '>' with no line ending before it (RIOT-OS PR 20016),
+        // and some stop at a bare '>' and wait. Line endings before it were skipped as
+        // noise, those after it are skipped the same way; no answer line starts with '>',
+        // so a '>' at the start of a line while the prompt is awaited is the prompt.
+        let consumed = if buf.get(1) == Some(&b' ') { 2 } else { 1 };
+        return Some(Step::event(consumed, Event::Prompt));
     }
     let window = &buf[..buf.len().min(MAX_LINE)];
     let Some((raw, first_len)) = find_line(window) else {
@@ -768,9 +773,13 @@ fn final_result(line: &str) -> Option<Final> {
 fn unsolicited(line: &str) -> Option<Class> {
     let bare = match line {
         "RING" => Some(Urc::Ring),
-        "RDY" => Some(Urc::Ready),
+        // `^SYSSTART` is the boot announcement of Cinterion/Telit modules.
+        "RDY" | "^SYSSTART" => Some(Urc::Ready),
         "Call Ready" => Some(Urc::CallReady),
         "SMS Ready" => Some(Urc::SmsReady),
+        // SIMCom SIM7600 says these bare at boot (Xinyuan-LilyGO/T-SIM7600X PR 41,
+        // espressif/esp-protocols issue 789); they are never an answer to a command.
+        "SMS DONE" | "PB DONE" => Some(Urc::BootStatus(line.to_owned())),
         "NORMAL POWER DOWN" | "POWERED DOWN" => Some(Urc::PoweredDown),
         _ => None,
     };
@@ -1203,10 +1212,65 @@ mod tests {
             ctx,
             &[Event::Prompt, Event::Unrecognised("0011000B9144".into())],
         );
-        // A lone '>' may be the first half of the prompt.
-        assert_eq!(parse(b">", &ctx), None);
         // Only at the start of a line.
         check(b"x> \r\n", ctx, &[Event::Unrecognised("x>".into())]);
+        // Only while AT+CMGS waits for it.
+        check(b"\r\n> ", Pending::IDLE, &[]);
+    }
+
+    /// Every framing real modems use: `> ` (TS 27.005), `>` CR LF and CR LF `>` CR LF
+    /// (SIMCom SIM7670G; gammu issue 1176 / PR 1177), `>` with no line ending before it
+    /// (u-blox LARA, RIOT-OS PR 20016), and a bare `>` as the last byte received.
+    #[test]
+    fn every_prompt_framing_is_the_prompt() {
+        let ctx = pending("AT+CMGS=23", &["+CMGS:"], false, true);
+        let framings: [&[u8]; 7] = [
+            b"\r\n> ",
+            b"\r\n>\r\n",
+            b"\r\n>",
+            b">",
+            b"> ",
+            b">\r\n",
+            b"AT+CMGS=23\r>",
+        ];
+        for framing in framings {
+            let events = feed(&[framing], &ctx);
+            let prompts = events.iter().filter(|e| **e == Event::Prompt).count();
+            assert_eq!(
+                prompts,
+                1,
+                "{:?}: {events:?}",
+                String::from_utf8_lossy(framing)
+            );
+            // Split at every byte, the prompt is still seen exactly once.
+            let bytes: Vec<&[u8]> = framing.chunks(1).collect();
+            let events = feed(&bytes, &ctx);
+            let prompts = events.iter().filter(|e| **e == Event::Prompt).count();
+            assert_eq!(
+                prompts,
+                1,
+                "{:?} byte by byte: {events:?}",
+                String::from_utf8_lossy(framing)
+            );
+        }
+    }
+
+    /// SIM7600's bare boot lines (T-SIM7600X PR 41, esp-protocols issue 789) are URCs even
+    /// inside an identity answer that takes bare lines.
+    #[test]
+    fn simcom_boot_lines_are_never_an_answer() {
+        let ctx = pending("AT+CGMI", &[], true, false);
+        check(
+            b"\r\nSMS DONE\r\n\r\nPB DONE\r\n\r\nSIMCOM INCORPORATED\r\n\r\nOK\r\n",
+            ctx,
+            &[
+                urc(Urc::BootStatus("SMS DONE".into())),
+                urc(Urc::BootStatus("PB DONE".into())),
+                Event::Info("SIMCOM INCORPORATED".into()),
+                Event::Final(Final::Ok),
+            ],
+        );
+        check(b"\r\n^SYSSTART\r\n", Pending::IDLE, &[urc(Urc::Ready)]);
     }
 
     #[test]

@@ -353,10 +353,10 @@ pub fn text_answer(response: &Response) -> Result<String, AnswerError> {
     Ok(value.to_owned())
 }
 
-/// The IMEI from the answer of `AT+CGSN`: 15 digits (16 for an IMEISV, 14 without the
-/// check digit).
+/// The IMEI from the answer of `AT+CGSN`: 15 digits (TS 23.003 §6.2.1), so that a boot
+/// line such as SIMCom's `SMS DONE` arriving in its place is never taken for it.
 pub fn imei(response: &Response) -> Result<String, AnswerError> {
-    digits_answer(response, "IMEI", 14..=16)
+    digits_answer(response, "IMEI", 15..=15)
 }
 
 /// The IMSI from the answer of `AT+CIMI`: up to 15 digits (TS 23.003 §2.2).

@@ -359,6 +359,20 @@ fn identity_answers() {
                     line: "86769804".into(),
                 }),
             ),
+            (
+                &["SMS DONE"],
+                Err(AnswerError::Malformed {
+                    prefix: "IMEI",
+                    line: "SMS DONE".into(),
+                }),
+            ),
+            (
+                &["8676980412345678"],
+                Err(AnswerError::Malformed {
+                    prefix: "IMEI",
+                    line: "8676980412345678".into(),
+                }),
+            ),
         ],
     );
     check(
