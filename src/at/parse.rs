@@ -453,7 +453,13 @@ impl Step {
 /// assert_eq!(parse(b"O", &Pending::IDLE), None);
 /// ```
 pub fn parse(buf: &[u8], ctx: &Pending<'_>) -> Option<Step> {
-    let noise = leading_noise(buf);
+    let mut noise = leading_noise(buf);
+    if ctx.expects_prompt {
+        // The space of `> ` may arrive in a read of its own after a bare '>' was taken for
+        // the prompt; spaces are skipped like line endings then, so that no chunking of
+        // the input changes the events.
+        noise += leading_noise_or_space(&buf[noise..]);
+    }
     if noise > 0 {
         return Some(Step::skip(noise));
     }
@@ -467,8 +473,7 @@ pub fn parse(buf: &[u8], ctx: &Pending<'_>) -> Option<Step> {
         // and some stop at a bare '>' and wait. Line endings before it were skipped as
         // noise, those after it are skipped the same way; no answer line starts with '>',
         // so a '>' at the start of a line while the prompt is awaited is the prompt.
-        let consumed = if buf.get(1) == Some(&b' ') { 2 } else { 1 };
-        return Some(Step::event(consumed, Event::Prompt));
+        return Some(Step::event(1, Event::Prompt));
     }
     let window = &buf[..buf.len().min(MAX_LINE)];
     let Some((raw, first_len)) = find_line(window) else {
@@ -676,6 +681,12 @@ fn is_noise(byte: u8) -> bool {
 
 fn is_eol(byte: u8) -> bool {
     byte == b'\r' || byte == b'\n'
+}
+
+fn leading_noise_or_space(buf: &[u8]) -> usize {
+    buf.iter()
+        .take_while(|&&b| b == b' ' || is_noise(b))
+        .count()
 }
 
 fn leading_noise(buf: &[u8]) -> usize {

@@ -370,7 +370,7 @@ fn identity_answers() {
                 &["8676980412345678"],
                 Err(AnswerError::Malformed {
                     prefix: "IMEI",
-                    line: "8676980412345678".into(),
+                    line: "<16 hex chars>".into(),
                 }),
             ),
         ],
