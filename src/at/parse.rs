@@ -280,8 +280,40 @@ pub enum RegistrationKind {
     CircuitSwitched,
     /// `+CGREG`: GPRS.
     Gprs,
-    /// `+CEREG`: EPS (LTE).
+    /// `+CEREG`: EPS (LTE, LTE-M, NB-IoT).
     Eps,
+    /// `+C5GREG`: 5GS (TS 27.007 §10.1.61).
+    FiveG,
+}
+
+impl RegistrationKind {
+    /// Every domain, in the order the driver asks them.
+    pub const ALL: [RegistrationKind; 4] = [
+        RegistrationKind::CircuitSwitched,
+        RegistrationKind::Gprs,
+        RegistrationKind::Eps,
+        RegistrationKind::FiveG,
+    ];
+
+    /// The command's name without `AT+`: `CREG`, `CGREG`, `CEREG`, `C5GREG`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RegistrationKind::CircuitSwitched => "CREG",
+            RegistrationKind::Gprs => "CGREG",
+            RegistrationKind::Eps => "CEREG",
+            RegistrationKind::FiveG => "C5GREG",
+        }
+    }
+
+    /// The domain in an operator's words.
+    pub fn domain(self) -> &'static str {
+        match self {
+            RegistrationKind::CircuitSwitched => "CS (2G/3G)",
+            RegistrationKind::Gprs => "PS (GPRS/3G)",
+            RegistrationKind::Eps => "EPS (LTE)",
+            RegistrationKind::FiveG => "5GS",
+        }
+    }
 }
 
 /// `<stat>` of `+CREG`/`+CGREG`/`+CEREG` (TS 27.007 §7.2).
@@ -832,6 +864,7 @@ fn unsolicited(line: &str) -> Option<Class> {
         "+CREG" => urc(registration(rest, RegistrationKind::CircuitSwitched)),
         "+CGREG" => urc(registration(rest, RegistrationKind::Gprs)),
         "+CEREG" => urc(registration(rest, RegistrationKind::Eps)),
+        "+C5GREG" => urc(registration(rest, RegistrationKind::FiveG)),
         "+CLIP" => urc(params(rest).and_then(|p| {
             Some(Urc::CallerId {
                 number: p.first()?.text().to_owned(),

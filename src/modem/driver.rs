@@ -35,15 +35,13 @@ use tokio_serial::{SerialPortBuilderExt, SerialStream};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::at::engine::{AtEngine, AtError, EngineConfig};
-use crate::at::parse::{RegistrationStatus, SimState};
+use crate::at::parse::SimState;
 use crate::modem::backoff::Backoff;
 use crate::modem::error::{InitError, ModemError, OpenError};
-use crate::modem::session::{
-    Description, InitOptions, Session, UrcEffect, registration_text, sim_state_text,
-};
+use crate::modem::session::{Description, InitOptions, Session, UrcEffect, sim_state_text};
 use crate::modem::{
-    ModemConfig, ModemEvent, ModemHandle, ModemIdentity, ModemState, ModemStatus, SendError,
-    SendJob,
+    ModemConfig, ModemEvent, ModemHandle, ModemIdentity, ModemState, ModemStatus, Registrations,
+    SendError, SendJob,
 };
 use crate::sms::SubmitPdu;
 
@@ -152,7 +150,7 @@ pub async fn probe(config: &ModemConfig) -> Result<ProbeReport, ModemError> {
         Ok(ProbeReport {
             identity,
             sim,
-            registration: registration_text(registration).to_owned(),
+            registration: registration.to_string(),
             operator,
             signal_dbm: signal.and_then(|s| s.dbm()),
         })
@@ -349,7 +347,9 @@ impl Worker {
             s.identity = initialised.identity.clone();
             s.operator = initialised.operator.clone();
             s.signal_dbm = initialised.signal_dbm;
+            s.registration = Some(initialised.registration.to_string());
             s.last_error = None;
+            s.fix = None;
         });
         self.idle(session).await
     }
@@ -449,8 +449,8 @@ impl Worker {
                 self.publish(|s| s.signal_dbm = dbm);
                 None
             }
-            UrcEffect::Registration(status) => {
-                self.registration_changed(status);
+            UrcEffect::Registration(registrations) => {
+                self.registration_changed(&registrations);
                 None
             }
             UrcEffect::Reinitialise(why) => {
@@ -468,8 +468,8 @@ impl Worker {
         match session.health().await {
             Ok(health) => {
                 self.publish(|s| s.signal_dbm = health.signal_dbm);
-                if let Some(status) = health.registration {
-                    self.registration_changed(status);
+                if health.registration.any_known() {
+                    self.registration_changed(&health.registration);
                 }
                 None
             }
@@ -486,8 +486,10 @@ impl Worker {
     }
 
     /// Ready while registered; failing, with the reason, while not.
-    fn registration_changed(&mut self, status: RegistrationStatus) {
-        let registered = status.is_registered();
+    fn registration_changed(&mut self, registrations: &Registrations) {
+        let registered = registrations.is_registered();
+        let text = registrations.to_string();
+        self.publish(|s| s.registration = Some(text.clone()));
         let state = self.status.borrow().state;
         match (state, registered) {
             (ModemState::Failing, true) => {
@@ -498,8 +500,7 @@ impl Worker {
                 });
             }
             (ModemState::Ready, false) => {
-                let text = registration_text(Some(status));
-                warn!(registration = text, "registration lost");
+                warn!(registration = %text, "registration lost in every domain");
                 self.publish(|s| {
                     s.state = ModemState::Failing;
                     s.last_error = Some(format!("not registered: {text}"));

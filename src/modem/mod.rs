@@ -42,10 +42,12 @@
 mod backoff;
 mod driver;
 mod error;
+mod registration;
 mod session;
 
 pub use driver::{ProbeReport, probe, send_message, signal_bars, spawn};
 pub use error::{InitError, ModemError, OpenError};
+pub use registration::Registrations;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -158,6 +160,13 @@ pub struct ModemStatus {
     pub signal_dbm: Option<i32>,
     /// The last problem, in words an operator understands.
     pub last_error: Option<String>,
+    /// What the operator can do about `last_error`, when the driver knows (a SIM without
+    /// an SMSC: "set `[sms] smsc`").
+    pub fix: Option<String>,
+    /// The registration verdict and each domain's status, as `probe` shows it.
+    pub registration: Option<String>,
+    /// The service centre the modem uses (`AT+CSCA?`), or the configured one.
+    pub smsc: Option<String>,
 }
 
 impl ModemStatus {
@@ -170,6 +179,9 @@ impl ModemStatus {
             operator: None,
             signal_dbm: None,
             last_error: None,
+            fix: None,
+            registration: None,
+            smsc: None,
         }
     }
 }

@@ -21,8 +21,9 @@ use crate::at::command::{
     SignalQuality, Storage, StoredMessage,
 };
 use crate::at::engine::{AtEngine, AtError};
-use crate::at::parse::{Registration, RegistrationKind, RegistrationStatus, SimState, Urc};
+use crate::at::parse::{Registration, RegistrationKind, SimState, Urc};
 use crate::modem::error::{InitError, is_silence, send_error};
+use crate::modem::registration::Registrations;
 use crate::modem::{ModemEvent, ModemIdentity, ModemTimeouts, SendError};
 use crate::sms::{Pdu, SubmitPdu, decode_hex, decode_pdu, decode_tpdu};
 
@@ -43,6 +44,7 @@ pub(crate) struct Initialised {
     pub identity: ModemIdentity,
     pub operator: Option<String>,
     pub signal_dbm: Option<i32>,
+    pub registration: Registrations,
 }
 
 /// What `probe` learnt; fields stay `None` where the modem did not answer.
@@ -50,7 +52,7 @@ pub(crate) struct Initialised {
 pub(crate) struct Description {
     pub identity: ModemIdentity,
     pub sim: Result<SimState, InitError>,
-    pub registration: Option<RegistrationStatus>,
+    pub registration: Registrations,
     pub operator: Option<String>,
     pub signal: Option<SignalQuality>,
 }
@@ -59,7 +61,7 @@ pub(crate) struct Description {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Health {
     pub signal_dbm: Option<i32>,
-    pub registration: Option<RegistrationStatus>,
+    pub registration: Registrations,
 }
 
 /// What an unsolicited result code means for the driver.
@@ -68,8 +70,8 @@ pub(crate) enum UrcEffect {
     Nothing,
     /// A new signal reading (Huawei `^RSSI`).
     Signal(Option<i32>),
-    /// The circuit-switched registration changed.
-    Registration(RegistrationStatus),
+    /// A domain's registration changed; every domain's last status.
+    Registration(Registrations),
     /// The modem rebooted or lost its SIM behind our back: its settings are gone and the
     /// initialisation has to run again.
     Reinitialise(String),
@@ -93,6 +95,11 @@ pub(crate) struct Session {
     deferred: VecDeque<Urc>,
     /// What the modem said about itself, filled in as the initialisation goes.
     identity: ModemIdentity,
+    /// Each registration domain's last status, from answers and URCs alike.
+    registrations: Registrations,
+    /// The domains whose query the modem refused (a 2G module has no `AT+CEREG`, most
+    /// modems no `AT+C5GREG`): not asked again on this link.
+    refused_domains: Vec<RegistrationKind>,
 }
 
 impl Session {
@@ -114,6 +121,8 @@ impl Session {
             silent: 0,
             deferred: VecDeque::new(),
             identity: ModemIdentity::default(),
+            registrations: Registrations::default(),
+            refused_domains: Vec::new(),
         }
     }
 
@@ -179,12 +188,8 @@ impl Session {
         self.sim_identity().await?;
         // Registration changes as URCs, so the wait below and the idle loop hear of them
         // at once; polling covers modems that refuse this.
-        let reports = self.plain(Command::registration_reports(
-            RegistrationKind::CircuitSwitched,
-            1,
-        ));
-        self.optional(&reports).await?;
-        self.wait_registration().await?;
+        self.enable_registration_reports().await?;
+        let registration = self.wait_registration().await?;
         let operator = self.operator().await?;
         let signal_dbm = self.signal().await?.and_then(SignalQuality::dbm);
         // What the modem said while booting and initialising (`RDY`, `+CPIN: READY`,
@@ -204,6 +209,7 @@ impl Session {
             identity,
             operator,
             signal_dbm,
+            registration,
         })
     }
 
@@ -283,16 +289,7 @@ impl Session {
                 None
             }
         };
-        let registration = match self.run(&self.creg_query()).await {
-            Ok(answer) => Registration::from_response(&answer, RegistrationKind::CircuitSwitched)
-                .ok()
-                .map(|r| r.status),
-            Err(error) if is_silence(&error) || error.is_link_down() => return Err(error),
-            Err(error) => {
-                debug!(%error, "AT+CREG? refused");
-                None
-            }
-        };
+        let registration = self.query_registrations().await?;
         Ok(Health {
             signal_dbm,
             registration,
@@ -344,10 +341,10 @@ impl Session {
                 self.acknowledge().await?;
                 Ok(UrcEffect::Nothing)
             }
-            Urc::Registration {
-                kind: RegistrationKind::CircuitSwitched,
-                registration,
-            } => Ok(UrcEffect::Registration(registration.status)),
+            Urc::Registration { kind, registration } => {
+                self.registrations.set(kind, Some(registration.status));
+                Ok(UrcEffect::Registration(self.registrations))
+            }
             Urc::Rssi(rssi) => Ok(UrcEffect::Signal(command::rssi_dbm(rssi))),
             // Quectel EC25 and SIMCom say RDY after booting; `+CFUN`/power-down notices
             // likewise mean the modem restarted or is going away: echo, PDU mode and the
@@ -562,22 +559,34 @@ impl Session {
         Ok(())
     }
 
-    /// Waits until the modem is registered (home or roaming) for up to
-    /// `timeouts.registration`, polling `AT+CREG?` and listening for `+CREG` URCs.
-    async fn wait_registration(&mut self) -> Result<RegistrationStatus, InitError> {
+    /// Turns on registration URCs in every domain the modem accepts: `=2` (with the
+    /// location), falling back to `=1`. A refusal is normal (a 2G module has no `+CEREG`,
+    /// most modems no `+C5GREG`); polling covers modems that refuse them all.
+    async fn enable_registration_reports(&mut self) -> Result<(), InitError> {
+        for kind in RegistrationKind::ALL {
+            for n in [2, 1] {
+                let reports = self.plain(Command::registration_reports(kind, n));
+                if self.optional(&reports).await?.is_some() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until any domain says registered, for up to `timeouts.registration`, polling
+    /// every domain and listening for their URCs.
+    async fn wait_registration(&mut self) -> Result<Registrations, InitError> {
         let deadline = Instant::now() + self.timeouts.registration;
         let poll =
             (self.timeouts.command / 2).clamp(Duration::from_millis(100), Duration::from_secs(2));
-        let mut last = None;
         loop {
-            if let Some(status) = self.registration().await? {
-                if status.is_registered() {
-                    return Ok(status);
-                }
-                last = Some(status);
+            let registrations = self.registration().await?;
+            if registrations.is_registered() {
+                return Ok(registrations);
             }
             if Instant::now() >= deadline {
-                return Err(InitError::NotRegistered(registration_text(last).to_owned()));
+                return Err(InitError::NotRegistered(self.registrations.to_string()));
             }
             let wake_at = (Instant::now() + poll).min(deadline);
             loop {
@@ -590,14 +599,11 @@ impl Session {
                         let error = self.engine.link_error().unwrap_or(AtError::Closed);
                         return Err(InitError::LinkLost(error));
                     }
-                    Some(Urc::Registration {
-                        kind: RegistrationKind::CircuitSwitched,
-                        registration,
-                    }) => {
-                        if registration.status.is_registered() {
-                            return Ok(registration.status);
+                    Some(Urc::Registration { kind, registration }) => {
+                        self.registrations.set(kind, Some(registration.status));
+                        if self.registrations.is_registered() {
+                            return Ok(self.registrations);
                         }
-                        last = Some(registration.status);
                     }
                     Some(other) => self.defer(other),
                 }
@@ -605,13 +611,35 @@ impl Session {
         }
     }
 
-    /// `AT+CREG?` once; `None` when the modem refuses it or answers nonsense.
-    async fn registration(&mut self) -> Result<Option<RegistrationStatus>, InitError> {
-        Ok(self.optional(&self.creg_query()).await?.and_then(|answer| {
-            Registration::from_response(&answer, RegistrationKind::CircuitSwitched)
-                .ok()
-                .map(|r| r.status)
-        }))
+    /// Every domain's registration once; domains the modem refuses stay unknown.
+    async fn registration(&mut self) -> Result<Registrations, InitError> {
+        self.query_registrations().await.map_err(InitError::from_at)
+    }
+
+    /// Asks every domain not refused before; errors only when the modem does not answer
+    /// (or the link is gone).
+    async fn query_registrations(&mut self) -> Result<Registrations, AtError> {
+        for kind in RegistrationKind::ALL {
+            if self.refused_domains.contains(&kind) {
+                continue;
+            }
+            let query = self.plain(Command::registration(kind));
+            match self.run(&query).await {
+                Ok(answer) => {
+                    let status = Registration::from_response(&answer, kind)
+                        .ok()
+                        .map(|r| r.status);
+                    self.registrations.set(kind, status);
+                }
+                Err(error) if is_silence(&error) || error.is_link_down() => return Err(error),
+                Err(error) => {
+                    debug!(%error, "registration query refused; not asked again");
+                    self.refused_domains.push(kind);
+                    self.registrations.set(kind, None);
+                }
+            }
+        }
+        Ok(self.registrations)
     }
 
     /// The operator's long name (`AT+COPS=3,0`, then `AT+COPS?`).
@@ -824,10 +852,6 @@ impl Session {
     fn slow(&self, command: Command, factor: u32) -> Command {
         command.with_timeout(self.timeouts.command * factor)
     }
-
-    fn creg_query(&self) -> Command {
-        self.plain(Command::registration(RegistrationKind::CircuitSwitched))
-    }
 }
 
 /// The init error for a SIM state that stops the modem.
@@ -864,25 +888,6 @@ pub(crate) fn sim_state_text(state: &SimState) -> String {
         SimState::NotInserted => "not inserted".to_owned(),
         SimState::NotReady => "not ready".to_owned(),
         SimState::Other(code) => code.clone(),
-    }
-}
-
-/// The registration state in words, as the status page and `probe` show it.
-pub(crate) fn registration_text(status: Option<RegistrationStatus>) -> &'static str {
-    match status {
-        None => "unknown (no answer to AT+CREG?)",
-        Some(RegistrationStatus::Home) => "registered, home network",
-        Some(RegistrationStatus::Roaming) => "registered, roaming",
-        Some(RegistrationStatus::HomeSmsOnly) => "registered for SMS only, home network",
-        Some(RegistrationStatus::RoamingSmsOnly) => "registered for SMS only, roaming",
-        Some(RegistrationStatus::HomeCsfbNotPreferred) => "registered, home network",
-        Some(RegistrationStatus::RoamingCsfbNotPreferred) => "registered, roaming",
-        Some(RegistrationStatus::NotRegistered) => "not searching",
-        Some(RegistrationStatus::Searching) => "searching",
-        Some(RegistrationStatus::Denied) => "denied",
-        Some(RegistrationStatus::Unknown) => "unknown (out of coverage?)",
-        Some(RegistrationStatus::EmergencyOnly) => "emergency calls only",
-        Some(RegistrationStatus::Other(_)) => "unknown registration state",
     }
 }
 
@@ -979,8 +984,14 @@ mod tests {
                 "AT+CPMS=\"SM\",\"SM\",\"SM\"",
                 "AT+CIMI",
                 "AT+CCID",
-                "AT+CREG=1",
+                "AT+CREG=2",
+                "AT+CGREG=2",
+                "AT+CEREG=2",
+                "AT+C5GREG=2",
                 "AT+CREG?",
+                "AT+CGREG?",
+                "AT+CEREG?",
+                "AT+C5GREG?",
                 "AT+COPS=3,0",
                 "AT+COPS?",
                 "AT+CSQ",
@@ -1161,20 +1172,64 @@ mod tests {
         }
     }
 
-    #[test]
-    fn registration_is_described_in_words() {
+    /// An LTE-M/NB-IoT module (SIM7080-like) or an LTE-only network: `+CREG` never says
+    /// registered, `+CEREG` does, and SMS work (botletics/SIM7000-LTE-Shield issues 50,
+    /// 103, 150; TinyGSM issue 705). A refused domain is normal and not asked again; the
+    /// registration is lost only when every domain says so.
+    #[tokio::test(start_paused = true)]
+    async fn registration_in_any_domain_is_registration() {
+        let eps = Arc::new(Mutex::new("1"));
+        let eps_now = eps.clone();
+        let (mut session, log, _) = fake_modem(move |command| {
+            let info = |line: String| format!("\r\n{line}\r\n\r\nOK\r\n");
+            match command {
+                "AT+CREG?" => info("+CREG: 2,0".to_owned()),
+                "AT+CGREG?" => info("+CGREG: 2,4".to_owned()),
+                "AT+CEREG?" => info(format!("+CEREG: 2,{}", eps_now.lock().unwrap())),
+                "AT+C5GREG=2" | "AT+C5GREG=1" | "AT+C5GREG?" | "AT+CREG=2" => {
+                    "\r\nERROR\r\n".to_owned()
+                }
+                other => healthy(other),
+            }
+        });
+        let ready = session.init(&OPTIONS).await.expect("registered on EPS");
+        assert!(ready.registration.is_registered());
         assert_eq!(
-            registration_text(Some(RegistrationStatus::Searching)),
-            "searching"
+            ready.registration.get(RegistrationKind::CircuitSwitched),
+            Some(crate::at::parse::RegistrationStatus::NotRegistered)
         );
+        let text = ready.registration.to_string();
+        assert!(
+            text.starts_with("registered, home network (CS (2G/3G): not registered"),
+            "{text}"
+        );
+        assert!(
+            text.contains("EPS (LTE): registered, home network"),
+            "{text}"
+        );
+        {
+            let log = log.lock().unwrap();
+            // `=2` refused, `=1` tried; the refused C5GREG query is not repeated.
+            assert!(log.iter().any(|c| c == "AT+CREG=1"), "{log:?}");
+            assert_eq!(
+                log.iter().filter(|c| *c == "AT+C5GREG?").count(),
+                1,
+                "{log:?}"
+            );
+        }
+        let health = session.health().await.expect("answered");
+        assert!(health.registration.is_registered());
+        *eps.lock().unwrap() = "2";
+        let health = session.health().await.expect("answered");
+        assert!(!health.registration.is_registered());
+        assert!(health.registration.any_known());
         assert_eq!(
-            registration_text(Some(RegistrationStatus::Denied)),
-            "denied"
+            log.lock()
+                .unwrap()
+                .iter()
+                .filter(|c| *c == "AT+C5GREG?")
+                .count(),
+            1
         );
-        assert_eq!(
-            registration_text(Some(RegistrationStatus::Home)),
-            "registered, home network"
-        );
-        assert_eq!(registration_text(None), "unknown (no answer to AT+CREG?)");
     }
 }

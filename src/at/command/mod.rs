@@ -268,24 +268,23 @@ impl Command {
         )
     }
 
-    /// `AT+CREG?`, `AT+CGREG?` or `AT+CEREG?`; read with [`Registration::from_response`].
+    /// `AT+CREG?`, `AT+CGREG?`, `AT+CEREG?` or `AT+C5GREG?`; read with
+    /// [`Registration::from_response`].
     pub fn registration(kind: RegistrationKind) -> Command {
-        let (text, prefix) = match kind {
-            RegistrationKind::CircuitSwitched => ("AT+CREG?", "+CREG:"),
-            RegistrationKind::Gprs => ("AT+CGREG?", "+CGREG:"),
-            RegistrationKind::Eps => ("AT+CEREG?", "+CEREG:"),
+        let name = kind.name();
+        let prefix: &'static str = match kind {
+            RegistrationKind::CircuitSwitched => "+CREG:",
+            RegistrationKind::Gprs => "+CGREG:",
+            RegistrationKind::Eps => "+CEREG:",
+            RegistrationKind::FiveG => "+C5GREG:",
         };
-        Command::fixed(text, &[prefix], false, DEFAULT_TIMEOUT)
+        Command::fixed(&format!("AT+{name}?"), &[prefix], false, DEFAULT_TIMEOUT)
     }
 
-    /// `AT+CREG=<n>` (or `+CGREG`, `+CEREG`): 1 reports registration changes as URCs, 2
-    /// adds the location.
+    /// `AT+CREG=<n>` (or `+CGREG`, `+CEREG`, `+C5GREG`): 1 reports registration changes
+    /// as URCs, 2 adds the location.
     pub fn registration_reports(kind: RegistrationKind, n: u8) -> Command {
-        let name = match kind {
-            RegistrationKind::CircuitSwitched => "CREG",
-            RegistrationKind::Gprs => "CGREG",
-            RegistrationKind::Eps => "CEREG",
-        };
+        let name = kind.name();
         Command::fixed(&format!("AT+{name}={n}"), &[], false, DEFAULT_TIMEOUT)
     }
 

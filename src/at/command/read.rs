@@ -102,6 +102,7 @@ impl Registration {
             RegistrationKind::CircuitSwitched => "+CREG:",
             RegistrationKind::Gprs => "+CGREG:",
             RegistrationKind::Eps => "+CEREG:",
+            RegistrationKind::FiveG => "+C5GREG:",
         };
         let mut seen = None;
         for value in response.values(prefix) {
