@@ -339,6 +339,15 @@ async fn finish(
             tracing::warn!(message_id = %id, modem = %modem, %reason, "send outcome unknown; not retried");
             outbox.mark_unknown(id, &reason, &sent, now).await
         }
+        // The modem's (or its SIM's) fault, not the message's: retried like a temporary
+        // failure, and, since the message remembers the modem it last failed on, on
+        // another ready modem first; the worker has marked its modem failing.
+        Err(SendError::ModemFault { reason, fix, sent }) => {
+            metrics.send(&modem, "modem_fault");
+            note_failure(slot, config);
+            tracing::warn!(message_id = %id, modem = %modem, %reason, %fix, "the modem's fault; retrying the message on another modem");
+            outbox.mark_retry(id, &reason, &sent, now).await.map(|_| ())
+        }
         Err(SendError::Temporary { reason, sent }) => {
             metrics.send(&modem, "temporary");
             note_failure(slot, config);

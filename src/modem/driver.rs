@@ -66,6 +66,7 @@ pub fn spawn(config: ModemConfig, events: mpsc::Sender<ModemEvent>) -> ModemHand
         jobs,
         status: status_tx,
         pin_rejected: false,
+        faulted: false,
     };
     tokio::spawn(worker.run().instrument(span));
     ModemHandle {
@@ -243,6 +244,9 @@ struct Worker {
     /// The SIM refused the configured PIN once: never send it again (three wrong PINs
     /// block the SIM), whatever reconnects follow.
     pin_rejected: bool,
+    /// The last send failed by the modem's fault and no send has worked since: the
+    /// reconnect backoff keeps growing, and the status keeps the fault and its fix.
+    faulted: bool,
 }
 
 impl Worker {
@@ -341,15 +345,20 @@ impl Worker {
             Some(Err(error)) => return self.link_lost(error),
             Some(Ok(())) => {}
         }
-        backoff.reset();
+        let faulted = self.faulted;
+        if !faulted {
+            backoff.reset();
+        }
         self.publish(|s| {
             s.state = ModemState::Ready;
             s.identity = initialised.identity.clone();
             s.operator = initialised.operator.clone();
             s.signal_dbm = initialised.signal_dbm;
             s.registration = Some(initialised.registration.to_string());
-            s.last_error = None;
-            s.fix = None;
+            if !faulted {
+                s.last_error = None;
+                s.fix = None;
+            }
         });
         self.idle(session).await
     }
@@ -425,7 +434,31 @@ impl Worker {
             }
             _ => None,
         };
+        let fault = match &result {
+            Err(SendError::ModemFault { reason, fix, .. }) => Some((reason.clone(), fix.clone())),
+            _ => None,
+        };
+        if result.is_ok() && self.faulted {
+            // The modem works again: its last fault is history.
+            self.faulted = false;
+            self.publish(|s| {
+                s.last_error = None;
+                s.fix = None;
+            });
+        }
         let _ = job.reply.send(result);
+        if let Some((reason, fix)) = fault {
+            // The modem's own fault: failing, with the reason and the fix, until it has been
+            // initialised again (after a backoff that grows while the fault repeats).
+            warn!(%reason, %fix, "the modem is at fault; initialising it again");
+            self.faulted = true;
+            self.publish(|s| {
+                s.state = ModemState::Failing;
+                s.last_error = Some(reason);
+                s.fix = Some(fix);
+            });
+            return Some(Flow::Reopen);
+        }
         if let Some(error) = session.link_error() {
             return Some(self.link_lost(error));
         }
@@ -489,10 +522,11 @@ impl Worker {
     fn registration_changed(&mut self, registrations: &Registrations) {
         let registered = registrations.is_registered();
         let text = registrations.to_string();
+        let domains = registrations.domains_text();
         self.publish(|s| s.registration = Some(text.clone()));
         let state = self.status.borrow().state;
         match (state, registered) {
-            (ModemState::Failing, true) => {
+            (ModemState::Failing, true) if !self.faulted => {
                 info!("registered again");
                 self.publish(|s| {
                     s.state = ModemState::Ready;
@@ -503,7 +537,7 @@ impl Worker {
                 warn!(registration = %text, "registration lost in every domain");
                 self.publish(|s| {
                     s.state = ModemState::Failing;
-                    s.last_error = Some(format!("not registered: {text}"));
+                    s.last_error = Some(format!("not registered: {domains}"));
                 });
             }
             _ => {}

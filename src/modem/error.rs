@@ -9,6 +9,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::at::command::Blame;
 use crate::at::engine::AtError;
 use crate::modem::SendError;
 
@@ -149,12 +150,20 @@ pub(crate) fn is_silence(error: &AtError) -> bool {
 ///
 /// - Unknown only when the PDU went out and no `+CMGS` came back (or the link died after
 ///   it, or the `OK` came without a reference): the message may have been sent.
-/// - `+CMS ERROR`/`+CME ERROR` follow the at module's classification (TS 27.005 §3.2.5);
-///   unlisted codes are temporary there.
+/// - `+CMS ERROR`/`+CME ERROR` follow the at module's blame (TS 27.005 §3.2.5): the
+///   message's fault is permanent, a passing condition temporary, the modem's fault a
+///   [`SendError::ModemFault`] (temporary instead while the modem is `starting`);
+///   unlisted codes are temporary.
 /// - A PDU the engine refuses to write is permanent: sending it again fails the same way.
 /// - Everything else (no prompt, port lost before the PDU, a silent modem, a bare `ERROR`)
 ///   means the PDU surely did not go out: temporary.
-pub(crate) fn send_error(error: &AtError, index: usize, total: usize, sent: Vec<u8>) -> SendError {
+pub(crate) fn send_error(
+    error: &AtError,
+    index: usize,
+    total: usize,
+    sent: Vec<u8>,
+    starting: bool,
+) -> SendError {
     let reason = if total > 1 {
         format!("part {} of {total}: {error}", index + 1)
     } else {
@@ -163,16 +172,28 @@ pub(crate) fn send_error(error: &AtError, index: usize, total: usize, sent: Vec<
     if error.outcome_unknown() {
         return SendError::Unknown { reason, sent };
     }
-    let permanent = match error {
-        AtError::Cms { error, .. } => error.is_permanent(),
-        AtError::Cme { error, .. } => error.is_permanent(),
-        AtError::InvalidPdu { .. } => true,
-        _ => false,
+    let (blame, fix) = match error {
+        AtError::Cms { error, .. } => (error.blame(), error.fix()),
+        AtError::Cme { error, .. } => (error.blame(), error.fix()),
+        AtError::InvalidPdu { .. } => (Blame::Message, None),
+        _ => (Blame::Passing, None),
     };
-    if permanent {
-        SendError::Permanent { reason, sent }
-    } else {
-        SendError::Temporary { reason, sent }
+    match blame {
+        // Right after a (re)start, SMS commands are refused for a few seconds (SIM800
+        // before `SMS Ready`: Seeed-Studio/GPRS_SIM900 issue 39): a passing condition.
+        Blame::Modem if starting => SendError::Temporary {
+            reason: format!("{reason} (the modem started moments ago)"),
+            sent,
+        },
+        Blame::Modem => SendError::ModemFault {
+            reason,
+            fix: fix
+                .unwrap_or("check the modem and its SIM; smsbridge re-initialises it with backoff")
+                .to_owned(),
+            sent,
+        },
+        Blame::Message => SendError::Permanent { reason, sent },
+        Blame::Passing => SendError::Temporary { reason, sent },
     }
 }
 
@@ -190,15 +211,10 @@ mod tests {
     /// What `send_error` makes of `error` as the second of three parts, after part one got
     /// reference 7.
     fn check(error: AtError, expected: &str) {
-        let outcome = send_error(&error, 1, 3, vec![7]);
-        let (kind, reason, sent) = match &outcome {
-            SendError::Permanent { reason, sent } => ("permanent", reason, sent),
-            SendError::Temporary { reason, sent } => ("temporary", reason, sent),
-            SendError::Unknown { reason, sent } => ("unknown", reason, sent),
-        };
-        assert_eq!(kind, expected, "{error:?}");
-        assert_eq!(sent, &[7], "{error:?}");
-        assert!(reason.starts_with("part 2 of 3: "), "{reason}");
+        let outcome = send_error(&error, 1, 3, vec![7], false);
+        assert_eq!(outcome.kind(), expected, "{error:?}");
+        assert_eq!(outcome.sent(), &[7], "{error:?}");
+        assert!(outcome.to_string().contains("part 2 of 3: "), "{outcome}");
     }
 
     #[test]
@@ -211,7 +227,13 @@ mod tests {
         let cases = [
             (cms(42), "temporary"),
             (cms(38), "temporary"),
-            (cms(331), "temporary"),
+            (cms(331), "modem_fault"),
+            (cms(330), "modem_fault"),
+            (cms(302), "modem_fault"),
+            (cms(310), "modem_fault"),
+            (cms(322), "modem_fault"),
+            (cms(28), "modem_fault"),
+            (cms(314), "temporary"),
             (cms(999), "temporary"),
             (cms(21), "permanent"),
             (cms(304), "permanent"),
@@ -273,13 +295,46 @@ mod tests {
         }
     }
 
+    /// `+CMS ERROR: 330` is the modem's fault, with the fix; moments after a (re)start,
+    /// the same refusal is a passing condition.
+    #[test]
+    fn the_modems_faults_name_the_fix_and_pass_while_starting() {
+        let error = AtError::Cms {
+            command: cmgs(),
+            error: CmsError::from_code(330),
+        };
+        let SendError::ModemFault { reason, fix, sent } = send_error(&error, 0, 1, vec![], false)
+        else {
+            panic!("330 blames the modem");
+        };
+        assert_eq!(reason, "AT+CMGS=23: +CMS ERROR: 330 (SMSC address unknown)");
+        assert!(fix.contains("[sms] smsc"), "{fix}");
+        assert!(sent.is_empty());
+        let starting = send_error(&error, 0, 1, vec![], true);
+        assert_eq!(starting.kind(), "temporary", "{starting}");
+        assert!(
+            starting.to_string().contains("started moments ago"),
+            "{starting}"
+        );
+        // A message's own fault stays permanent while starting.
+        let unknown_subscriber = AtError::Cms {
+            command: cmgs(),
+            error: CmsError::from_code(30),
+        };
+        assert_eq!(
+            send_error(&unknown_subscriber, 0, 1, vec![], true).kind(),
+            "permanent"
+        );
+    }
+
     #[test]
     fn a_single_part_reason_has_no_part_number() {
         let error = AtError::Cms {
             command: cmgs(),
             error: CmsError::from_code(42),
         };
-        let SendError::Temporary { reason, sent } = send_error(&error, 0, 1, Vec::new()) else {
+        let SendError::Temporary { reason, sent } = send_error(&error, 0, 1, Vec::new(), false)
+        else {
             panic!("congestion is temporary");
         };
         assert_eq!(reason, "AT+CMGS=23: +CMS ERROR: 42 (congestion)");

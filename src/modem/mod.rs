@@ -200,6 +200,37 @@ pub enum SendError {
     /// The PDU went out but no `+CMGS` came back: the SMS may or may not have been sent.
     #[error("outcome unknown: {reason}")]
     Unknown { reason: String, sent: Vec<u8> },
+    /// The modem or its SIM is at fault, not the message (`+CMS ERROR: 330`, no SIM, no
+    /// service, memory full): retry the message, on another modem first. The worker marks
+    /// the modem failing with `reason` and `fix` and re-initialises it with backoff.
+    #[error("the modem's fault: {reason} (fix: {fix})")]
+    ModemFault {
+        reason: String,
+        fix: String,
+        sent: Vec<u8>,
+    },
+}
+
+impl SendError {
+    /// The message references of the parts the network accepted before the failure.
+    pub fn sent(&self) -> &[u8] {
+        match self {
+            SendError::Permanent { sent, .. }
+            | SendError::Temporary { sent, .. }
+            | SendError::Unknown { sent, .. }
+            | SendError::ModemFault { sent, .. } => sent,
+        }
+    }
+
+    /// A word for metrics and tests: `permanent`, `temporary`, `unknown`, `modem_fault`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SendError::Permanent { .. } => "permanent",
+            SendError::Temporary { .. } => "temporary",
+            SendError::Unknown { .. } => "unknown",
+            SendError::ModemFault { .. } => "modem_fault",
+        }
+    }
 }
 
 /// Something the modem reported by itself.

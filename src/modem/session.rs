@@ -31,6 +31,11 @@ use crate::sms::{Pdu, SubmitPdu, decode_hex, decode_pdu, decode_tpdu};
 /// beyond that the oldest are dropped, so a chatty modem cannot grow the queue.
 const DEFERRED_CAPACITY: usize = 64;
 
+/// How long after a (re)initialisation the modem's refusals count as passing: SMS
+/// commands are refused for a few seconds after a start (SIM800 before `SMS Ready`:
+/// Seeed-Studio/GPRS_SIM900 issue 39; SIM busy: python-gsmmodem issues 10 and 11).
+pub(crate) const STARTUP_GRACE: Duration = Duration::from_secs(10);
+
 /// What the initialisation sequence needs from the configuration.
 pub(crate) struct InitOptions<'a> {
     pub pin: Option<&'a str>,
@@ -100,6 +105,8 @@ pub(crate) struct Session {
     /// The domains whose query the modem refused (a 2G module has no `AT+CEREG`, most
     /// modems no `AT+C5GREG`): not asked again on this link.
     refused_domains: Vec<RegistrationKind>,
+    /// When the initialisation finished on this link.
+    ready_at: Option<Instant>,
 }
 
 impl Session {
@@ -123,6 +130,7 @@ impl Session {
             identity: ModemIdentity::default(),
             registrations: Registrations::default(),
             refused_domains: Vec::new(),
+            ready_at: None,
         }
     }
 
@@ -197,6 +205,7 @@ impl Session {
         while let Ok(urc) = self.urcs.try_recv() {
             self.defer(urc);
         }
+        self.ready_at = Some(Instant::now());
         let identity = self.identity.clone();
         info!(
             manufacturer = identity.manufacturer.as_deref().unwrap_or("?"),
@@ -269,7 +278,8 @@ impl Session {
                 Err(error) => {
                     self.note(&error);
                     warn!(part = index + 1, of = parts.len(), %error, "part not sent");
-                    return Err(send_error(&error, index, parts.len(), sent));
+                    let starting = self.ready_at.is_some_and(|at| at.elapsed() < STARTUP_GRACE);
+                    return Err(send_error(&error, index, parts.len(), sent, starting));
                 }
             }
         }
@@ -586,7 +596,7 @@ impl Session {
                 return Ok(registrations);
             }
             if Instant::now() >= deadline {
-                return Err(InitError::NotRegistered(self.registrations.to_string()));
+                return Err(InitError::NotRegistered(self.registrations.domains_text()));
             }
             let wake_at = (Instant::now() + poll).min(deadline);
             loop {

@@ -15,6 +15,28 @@ pub enum Retry {
     Permanent,
 }
 
+/// Whose fault an error is, which decides what happens to the message and to the modem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Blame {
+    /// The message itself (unknown subscriber, invalid PDU): refused for good.
+    Message,
+    /// A passing condition of the network or the SIM (congestion, SIM busy): retry later.
+    Passing,
+    /// The modem or its SIM (no SMSC, no SIM, PIN needed, no service, memory full): the
+    /// message is retried, on another modem first, and the modem is marked failing.
+    Modem,
+}
+
+impl Blame {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Blame::Message => "message",
+            Blame::Passing => "passing",
+            Blame::Modem => "modem",
+        }
+    }
+}
+
 /// Defines an error enum from one table of `code => Variant, retry class, whether the
 /// modem itself (not the message) is at fault, text`, so the number, the class and the
 /// description of a code cannot drift apart.
@@ -103,6 +125,26 @@ macro_rules! error_table {
                     $name::Unknown(_) | $name::Other(_) => false,
                 }
             }
+
+            /// Whose fault this is. A busy SIM (or SIM toolkit) is the SIM's, but passes
+            /// by itself (python-gsmmodem issues 10 and 11), so it is a passing condition.
+            pub fn blame(&self) -> Blame {
+                if self.is_busy() {
+                    Blame::Passing
+                } else if self.concerns_modem() {
+                    Blame::Modem
+                } else if self.is_permanent() {
+                    Blame::Message
+                } else {
+                    Blame::Passing
+                }
+            }
+
+            /// Every listed code as `(code, description, retry class, blame)`, in the
+            /// table's order: what the README's table is checked against.
+            pub fn table() -> Vec<(u16, &'static str, Retry, Blame)> {
+                vec![ $( ($code, $text, Retry::$class, $name::$variant.blame()), )* ]
+            }
         }
 
         impl From<&ErrorCode> for $name {
@@ -133,12 +175,14 @@ error_table! {
     /// 41 "temporary failure", and so do we.
     pub enum CmsError;
     1 => UnassignedNumber, Permanent, false, "unassigned (unallocated) number";
-    8 => OperatorDeterminedBarring, Permanent, false, "operator determined barring";
+    // TS 24.011 §E.2: 8 and 28 are about the sender (its subscription is barred, its
+    // IMSI unknown to the network), not the recipient: another SIM may get through.
+    8 => OperatorDeterminedBarring, Permanent, true, "operator determined barring";
     10 => CallBarred, Permanent, false, "call barred";
     21 => ShortMessageTransferRejected, Permanent, false, "short message transfer rejected";
     22 => MemoryCapacityExceeded, Temporary, false, "memory capacity exceeded";
     27 => DestinationOutOfService, Temporary, false, "destination out of service";
-    28 => UnidentifiedSubscriber, Permanent, false, "unidentified subscriber";
+    28 => UnidentifiedSubscriber, Temporary, true, "unidentified subscriber";
     29 => FacilityRejected, Permanent, false, "facility rejected";
     30 => UnknownSubscriber, Permanent, false, "unknown subscriber";
     38 => NetworkOutOfOrder, Temporary, false, "network out of order";
@@ -201,7 +245,7 @@ error_table! {
     322 => MemoryFull, Temporary, true, "memory full";
     330 => SmscAddressUnknown, Permanent, true, "SMSC address unknown";
     331 => NoNetworkService, Temporary, true, "no network service";
-    332 => NetworkTimeout, Temporary, false, "network timeout";
+    332 => NetworkTimeout, Temporary, true, "network timeout";
     340 => NoCnmaExpected, Permanent, false, "no +CNMA acknowledgement expected";
     500 => UnknownError, Temporary, false, "unknown error";
 }
@@ -239,4 +283,87 @@ error_table! {
     32 => EmergencyCallsOnly, Temporary, true, "network not allowed - emergency calls only";
     40 => NetworkPersonalisationPinRequired, Temporary, true, "network personalization PIN required";
     100 => UnknownError, Temporary, false, "unknown";
+}
+
+impl CmsError {
+    fn is_busy(&self) -> bool {
+        matches!(self, CmsError::SimBusy | CmsError::SimToolkitBusy)
+    }
+
+    /// What the operator can do about a code that blames the modem or its SIM.
+    pub fn fix(&self) -> Option<&'static str> {
+        let fix = match self {
+            // A SIM without an SMSC number answers every send with 330 (Huawei E220:
+            // tdelenikas/smslib-v3 PR 12; gammu issue 541).
+            CmsError::SmscAddressUnknown | CmsError::NoServiceCentreSubscription => {
+                "set `[sms] smsc` to the operator's SMS centre number (or store it on the SIM with AT+CSCA)"
+            }
+            CmsError::SimNotInserted => "insert a SIM card (the modem sees none)",
+            CmsError::SimPinRequired | CmsError::PhSimPinRequired => {
+                "set pin_file for this modem, or remove the PIN from the SIM"
+            }
+            CmsError::SimPukRequired | CmsError::SimPuk2Required | CmsError::SimPin2Required => {
+                "unblock the SIM in a phone, then restart smsbridge"
+            }
+            CmsError::SimFailure | CmsError::SimWrong => "reseat or replace the SIM card",
+            CmsError::MemoryFull
+            | CmsError::SimStorageFull
+            | CmsError::MsMemoryCapacityExceeded
+            | CmsError::NoSimStorage
+            | CmsError::MemoryFailure => {
+                "the modem's SMS storage is full or failing: delete stored messages (AT+CMGD=1,4) or restart the modem"
+            }
+            CmsError::NoNetworkService | CmsError::NetworkTimeout => {
+                "the modem has no network service: check the antenna and coverage, and that the SIM's plan includes SMS (on LTE-only networks, SMS over IMS or SGs)"
+            }
+            CmsError::OperationNotAllowed | CmsError::OperationNotSupported => {
+                "the modem refuses SMS in its current state: check that the SIM's plan includes SMS; restarting the modem often helps"
+            }
+            CmsError::FacilityNotSubscribed
+            | CmsError::OperatorDeterminedBarring
+            | CmsError::UnidentifiedSubscriber => {
+                "the network refuses SMS from this SIM: check its plan and balance with the operator"
+            }
+            CmsError::MeFailure | CmsError::SmsServiceReserved | CmsError::ErrorInMs => {
+                "the modem failed: restart it (smsbridge re-initialises it with backoff)"
+            }
+            CmsError::SimDataDownloadError => "reseat or replace the SIM card",
+            _ => return None,
+        };
+        Some(fix)
+    }
+}
+
+impl CmeError {
+    fn is_busy(&self) -> bool {
+        matches!(self, CmeError::SimBusy)
+    }
+
+    /// What the operator can do about a code that blames the modem or its SIM.
+    pub fn fix(&self) -> Option<&'static str> {
+        let fix = match self {
+            CmeError::SimNotInserted => "insert a SIM card (the modem sees none)",
+            CmeError::SimPinRequired | CmeError::PhSimPinRequired => {
+                "set pin_file for this modem, or remove the PIN from the SIM"
+            }
+            CmeError::SimPukRequired
+            | CmeError::SimPuk2Required
+            | CmeError::SimPin2Required
+            | CmeError::IncorrectPassword => "unblock the SIM in a phone, then restart smsbridge",
+            CmeError::SimFailure | CmeError::SimWrong => "reseat or replace the SIM card",
+            CmeError::MemoryFull | CmeError::MemoryFailure => {
+                "the modem's storage is full or failing: delete stored messages or restart the modem"
+            }
+            CmeError::NoNetworkService | CmeError::EmergencyCallsOnly => {
+                "the modem has no network service: check the antenna, coverage and the SIM's plan"
+            }
+            CmeError::PhoneFailure
+            | CmeError::NoConnectionToPhone
+            | CmeError::PhoneAdaptorLinkReserved => {
+                "the modem failed: restart it (smsbridge re-initialises it with backoff)"
+            }
+            _ => return None,
+        };
+        Some(fix)
+    }
 }

@@ -477,7 +477,7 @@ pub enum ListFilter {
 mod cms;
 mod read;
 
-pub use cms::{CmeError, CmsError, Retry};
+pub use cms::{Blame, CmeError, CmsError, Retry};
 pub use read::*;
 
 #[cfg(test)]
