@@ -72,6 +72,10 @@ pub struct EngineConfig {
     pub settle_quiet: Duration,
     /// The longest that draining lasts on a chatty port.
     pub settle_max: Duration,
+    /// Send ESC and drain before the first command: a modem left waiting for a PDU (a
+    /// kill -9 at the prompt, or an ESC that could not be written) answers nothing else
+    /// until it gets ESC or Ctrl-Z. Outside PDU entry modems ignore ESC.
+    pub escape_first: bool,
 }
 
 impl Default for EngineConfig {
@@ -83,6 +87,7 @@ impl Default for EngineConfig {
             resync_timeout: Duration::from_secs(1),
             settle_quiet: Duration::from_millis(100),
             settle_max: Duration::from_secs(1),
+            escape_first: false,
         }
     }
 }
@@ -107,14 +112,21 @@ pub enum AtError {
     /// command.
     #[error("{command}: no final result within {timeout:?}")]
     Timeout { command: String, timeout: Duration },
-    /// No `> ` prompt in time (or the PDU could not be written in time): ESC was sent and
-    /// the PDU was NOT submitted. Safe to retry.
-    #[error("{command}: no `> ` prompt within {timeout:?}; the PDU was not sent")]
+    /// No `> ` prompt in time (or the command line could not be written in time): ESC was
+    /// sent and no byte of the PDU was written. Safe to retry.
+    #[error("{command}: prompt: no `>` prompt within {timeout:?}; the PDU was not sent")]
     PromptTimeout { command: String, timeout: Duration },
+    /// The PDU could not be written in time after the prompt (a stalled port): some of it,
+    /// perhaps with the Ctrl-Z, may have reached the modem, so the SMS may or may not have
+    /// been sent. ESC was sent where it could be.
+    #[error(
+        "{command}: write: the PDU could not be written within {timeout:?}; the SMS may or may not have been sent"
+    )]
+    WriteTimeout { command: String, timeout: Duration },
     /// The PDU and Ctrl-Z went out but no `+CMGS` came back in time: the SMS may or may
     /// not have been sent.
     #[error(
-        "{command}: no answer within {timeout:?} after the PDU; the SMS may or may not have been sent"
+        "{command}: confirmation: no answer within {timeout:?} after the PDU; the SMS may or may not have been sent"
     )]
     SubmitTimeout { command: String, timeout: Duration },
     /// The PDU and Ctrl-Z went out, then the link failed before the answer: the SMS may or
@@ -152,6 +164,7 @@ impl AtError {
         matches!(
             self,
             AtError::SubmitTimeout { .. }
+                | AtError::WriteTimeout { .. }
                 | AtError::SubmitInterrupted { .. }
                 | AtError::BadAnswer { .. }
         )
@@ -220,6 +233,7 @@ impl AtEngine {
         let (link_tx, link_rx) = watch::channel(LinkState::Open);
         let span = tracing::debug_span!("at", modem = %config.label);
         let (reader, writer) = tokio::io::split(stream);
+        let escape_pending = config.escape_first;
         let actor = Actor {
             reader,
             writer,
@@ -227,6 +241,7 @@ impl AtEngine {
             urcs: urc_tx,
             config,
             needs_resync: false,
+            escape_pending,
             dead: None,
             dropped_urcs: 0,
             read_buf: vec![0; 1024],
@@ -435,6 +450,8 @@ struct Actor<S> {
     config: EngineConfig,
     /// Set after a timeout: the modem may still be answering the old command.
     needs_resync: bool,
+    /// ESC and a drain are due before the next command (see `EngineConfig::escape_first`).
+    escape_pending: bool,
     /// Set when the link failed; the task stops after answering the current request.
     dead: Option<LinkState>,
     dropped_urcs: u64,
@@ -453,21 +470,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Actor<S> {
             tokio::select! {
                 request = requests.recv() => match request {
                     None | Some(Request::Shutdown) => return LinkState::Closed,
-                    Some(Request::Run { command, reply }) => {
-                        // A caller that gave up before its turn does not get its command run.
-                        if !reply.is_closed() {
-                            let result = self.run_command(&command).await;
-                            let _ = reply.send(result);
-                        }
+                    Some(request) if self.escape_pending => {
+                        self.escape_pending = false;
+                        self.escape().await;
+                        // A link that died meanwhile fails the request on its first write.
+                        self.handle(request).await;
                     }
-                    Some(Request::SendPdu { tpdu_len, pdu_hex, prompt_timeout, result_timeout, reply }) => {
-                        if !reply.is_closed() {
-                            let result = self
-                                .send_pdu(tpdu_len, &pdu_hex, prompt_timeout, result_timeout)
-                                .await;
-                            let _ = reply.send(result);
-                        }
-                    }
+                    Some(request) => self.handle(request).await,
                 },
                 read = self.reader.read(&mut self.read_buf) => {
                     // The state is recorded in `self.dead`, checked at the top of the loop.
@@ -475,6 +484,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Actor<S> {
                 }
             }
         }
+    }
+
+    /// Answers one request.
+    async fn handle(&mut self, request: Request) {
+        match request {
+            Request::Shutdown => {}
+            Request::Run { command, reply } => {
+                // A caller that gave up before its turn does not get its command run.
+                if !reply.is_closed() {
+                    let result = self.run_command(&command).await;
+                    let _ = reply.send(result);
+                }
+            }
+            Request::SendPdu {
+                tpdu_len,
+                pdu_hex,
+                prompt_timeout,
+                result_timeout,
+                reply,
+            } => {
+                if !reply.is_closed() {
+                    let result = self
+                        .send_pdu(tpdu_len, &pdu_hex, prompt_timeout, result_timeout)
+                        .await;
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+
+    /// ESC, then a drain until the port is quiet: brings a modem left in PDU entry back to
+    /// command mode without sending anything (TS 27.005 §3.5.1), and drops what it says.
+    async fn escape(&mut self) {
+        debug!("-> ESC (port just opened)");
+        let deadline = Instant::now() + self.config.resync_timeout;
+        if self.write(&[ESC], deadline).await.is_err() {
+            // A write that cannot finish now: the next command resynchronises first.
+            self.needs_resync = true;
+            return;
+        }
+        let _ = self.settle(Instant::now() + self.config.settle_max).await;
     }
 
     /// Handles the outcome of one read.
@@ -662,10 +712,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Actor<S> {
         let mut payload = Vec::with_capacity(pdu_hex.len() + 1);
         payload.extend_from_slice(pdu_hex.as_bytes());
         payload.push(CTRL_Z);
-        match self.write(&payload, submit_deadline).await {
+        let write_deadline = Instant::now() + prompt_timeout;
+        match self.write(&payload, write_deadline).await {
             Ok(()) => {}
-            Err(Wait::Timeout) => return Err(self.abort_pdu_entry(prompt_timed_out()).await),
-            Err(wait) => return Err(wait.into_error(prompt_timed_out())),
+            // Some of the PDU, perhaps all of it with the Ctrl-Z, may be in the kernel or
+            // the modem already: the SMS may go out.
+            Err(Wait::Timeout) => {
+                return self
+                    .after_write_timeout(shown, pdu_hex, prompt_timeout)
+                    .await;
+            }
+            Err(Wait::Link(state)) => {
+                return Err(AtError::SubmitInterrupted {
+                    command: shown.to_owned(),
+                    reason: format!(
+                        "writing the PDU: {}",
+                        state
+                            .error()
+                            .map_or_else(|| "link closed".to_owned(), |e| e.to_string())
+                    ),
+                });
+            }
         }
         let prefixes = ["+CMGS:"];
         // With echo on, the modem repeats the PDU (SIMCom SIM800, SIM7600).
@@ -690,6 +757,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Actor<S> {
                 Ok(Event::Final(result)) => return Err(final_error(shown, result)),
                 Ok(_) => {}
                 Err(Wait::Timeout) => {
+                    // ESC in case the modem still waits in PDU entry (a lost Ctrl-Z); a
+                    // modem that took the PDU ignores it.
+                    debug!("-> ESC (no confirmation)");
+                    let esc_deadline = Instant::now() + self.config.resync_timeout;
+                    let _ = self.write(&[ESC], esc_deadline).await;
                     self.needs_resync = true;
                     return Err(AtError::SubmitTimeout {
                         command: shown.to_owned(),
@@ -704,6 +776,59 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Actor<S> {
                             .map_or_else(|| "link closed".to_owned(), |e| e.to_string()),
                     });
                 }
+            }
+        }
+    }
+
+    /// The PDU write did not finish in time. ESC abandons the entry if the Ctrl-Z did not
+    /// reach the modem; what the modem says next decides: `+CMGS` means sent, an error
+    /// means not sent, anything else (or nothing) leaves the outcome unknown.
+    async fn after_write_timeout(
+        &mut self,
+        shown: &str,
+        pdu_hex: &str,
+        timeout: Duration,
+    ) -> Result<u8, AtError> {
+        self.needs_resync = true;
+        let unknown = || AtError::WriteTimeout {
+            command: shown.to_owned(),
+            timeout,
+        };
+        debug!("-> ESC (PDU write timed out)");
+        let deadline = Instant::now() + self.config.resync_timeout;
+        match self.write(&[ESC], deadline).await {
+            Ok(()) => {}
+            Err(Wait::Timeout) => return Err(unknown()),
+            Err(Wait::Link(state)) => {
+                return Err(AtError::SubmitInterrupted {
+                    command: shown.to_owned(),
+                    reason: state
+                        .error()
+                        .map_or_else(|| "link closed".to_owned(), |e| e.to_string()),
+                });
+            }
+        }
+        let prefixes = ["+CMGS:"];
+        let ctx = Pending {
+            echo: pdu_hex,
+            info_prefixes: &prefixes,
+            bare_lines: false,
+            expects_prompt: false,
+        };
+        let mut lines = Vec::new();
+        loop {
+            match self.next_event(&ctx, deadline).await {
+                Ok(Event::Info(line)) => lines.push(line),
+                Ok(Event::Final(Final::Ok)) => {
+                    return match command::message_reference(&Response::new(lines)) {
+                        Ok(reference) => Ok(reference),
+                        // OK without +CMGS: the ESC was taken, or the answer is partial.
+                        Err(_) => Err(unknown()),
+                    };
+                }
+                Ok(Event::Final(result)) => return Err(final_error(shown, result)),
+                Ok(_) => {}
+                Err(_) => return Err(unknown()),
             }
         }
     }
@@ -1167,6 +1292,190 @@ mod tests {
         assert_eq!(error.cms(), Some(&CmsError::NetworkOutOfOrder));
         assert!(error.cms().unwrap().is_temporary());
         assert!(!error.outcome_unknown());
+    }
+
+    /// A stream whose flush never completes once the PDU's Ctrl-Z has been written, the
+    /// first `stalls` times: the bytes are in the pipe (the kernel, the USB adapter), but
+    /// the engine cannot know they left. Everything else passes through.
+    struct StallingFlush {
+        inner: DuplexStream,
+        saw_ctrl_z: bool,
+        stalling: bool,
+        stalls: u32,
+    }
+
+    impl tokio::io::AsyncRead for StallingFlush {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    impl tokio::io::AsyncWrite for StallingFlush {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            if buf.contains(&CTRL_Z) {
+                self.saw_ctrl_z = true;
+            }
+            // Each write from the Ctrl-Z on uses up one stall: its flush hangs.
+            self.stalling = self.saw_ctrl_z && self.stalls > 0;
+            if self.stalling {
+                self.stalls -= 1;
+            }
+            std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+        }
+
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            if self.stalling {
+                // Never woken: only the engine's deadline ends this flush.
+                return std::task::Poll::Pending;
+            }
+            std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    fn start_stalling(stalls: u32) -> (AtEngine, Peer) {
+        let (engine_end, peer_end) = tokio::io::duplex(4096);
+        let stream = StallingFlush {
+            inner: engine_end,
+            saw_ctrl_z: false,
+            stalling: false,
+            stalls,
+        };
+        let (engine, _urcs) = AtEngine::spawn(stream);
+        (engine, Peer { io: peer_end })
+    }
+
+    /// Issue 9: once the PDU may have left, a write that does not finish is `unknown`,
+    /// never "not sent, safe to retry", and its reason names the write stage.
+    #[tokio::test(start_paused = true)]
+    async fn a_pdu_write_whose_flush_never_completes_is_an_unknown_outcome() {
+        // Every flush after the Ctrl-Z stalls, the ESC's too.
+        let (engine, mut peer) = start_stalling(u32::MAX);
+        let (answer, ()) = tokio::join!(
+            engine.send_pdu(
+                TPDU_LEN,
+                PDU,
+                Duration::from_secs(5),
+                Duration::from_secs(60)
+            ),
+            async {
+                peer.expect(b"AT+CMGS=23\r").await;
+                peer.say(b"\r\n> ").await;
+                peer.expect(format!("{PDU}\x1a").as_bytes()).await;
+            }
+        );
+        let error = answer.unwrap_err();
+        assert!(matches!(error, AtError::WriteTimeout { .. }), "{error:?}");
+        assert!(error.outcome_unknown(), "{error}");
+        assert!(error.to_string().contains(": write: "), "{error}");
+        assert!(!error.to_string().contains("prompt"), "{error}");
+    }
+
+    /// When the modem answers an error after a stalled write, the SMS surely did not go
+    /// out: the error is the outcome, not `unknown`.
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_write_answered_with_an_error_is_that_error() {
+        let (engine, mut peer) = start_stalling(1);
+        let (answer, ()) = tokio::join!(
+            engine.send_pdu(
+                TPDU_LEN,
+                PDU,
+                Duration::from_secs(5),
+                Duration::from_secs(60)
+            ),
+            async {
+                peer.expect(b"AT+CMGS=23\r").await;
+                peer.say(b"\r\n> ").await;
+                peer.expect(format!("{PDU}\x1a").as_bytes()).await;
+                peer.expect(b"\x1b").await;
+                peer.say(b"\r\n+CMS ERROR: 330\r\n").await;
+            }
+        );
+        let error = answer.unwrap_err();
+        assert_eq!(
+            error.cms(),
+            Some(&CmsError::SmscAddressUnknown),
+            "{error:?}"
+        );
+        assert!(!error.outcome_unknown());
+    }
+
+    /// Issue 9: no `+CMGS` after the PDU sends ESC (a modem that lost the Ctrl-Z would
+    /// wait in PDU entry for ever), then resynchronises before the next command.
+    #[tokio::test(start_paused = true)]
+    async fn no_confirmation_sends_esc_before_the_next_command() {
+        let (engine, _urcs, mut peer) = start();
+        let (answer, ()) = tokio::join!(
+            engine.send_pdu(
+                TPDU_LEN,
+                PDU,
+                Duration::from_secs(5),
+                Duration::from_secs(60)
+            ),
+            async {
+                peer.expect(b"AT+CMGS=23\r").await;
+                peer.say(b"\r\n> ").await;
+                peer.expect(format!("{PDU}\x1a").as_bytes()).await;
+                peer.expect(b"\x1b").await;
+            }
+        );
+        let error = answer.unwrap_err();
+        assert!(error.to_string().contains(": confirmation: "), "{error}");
+        let at = Command::at();
+        let (answer, ()) = tokio::join!(engine.run(&at), async {
+            peer.expect(b"AT\r").await;
+            peer.say(b"\r\nOK\r\n").await;
+            peer.expect(b"AT\r").await;
+            peer.say(b"\r\nOK\r\n").await;
+        });
+        answer.expect("resynchronised, then run");
+    }
+
+    /// Issue 9: with `escape_first`, the first bytes on a fresh port are ESC, then a
+    /// drain, then the command: a modem left in PDU entry is back in command mode.
+    #[tokio::test(start_paused = true)]
+    async fn escape_first_sends_esc_and_drains_before_the_first_command() {
+        let (engine_end, peer_end) = tokio::io::duplex(4096);
+        let config = EngineConfig {
+            escape_first: true,
+            ..EngineConfig::default()
+        };
+        let (engine, _urcs) = AtEngine::spawn_with(engine_end, config);
+        let mut peer = Peer { io: peer_end };
+        let at = Command::at();
+        let (answer, ()) = tokio::join!(engine.run(&at), async {
+            peer.expect(b"\x1b").await;
+            // What a modem says when ESC ends its PDU entry is drained, not taken for
+            // the answer of the command that follows.
+            peer.say(b"\r\n+CMS ERROR: 304\r\n").await;
+            peer.expect(b"AT\r").await;
+            peer.say(b"\r\nOK\r\n").await;
+        });
+        answer.expect("AT answered after the drain");
+        // Only once per port.
+        let at = Command::at();
+        let (answer, ()) = tokio::join!(engine.run(&at), async {
+            peer.expect(b"AT\r").await;
+            peer.say(b"\r\nOK\r\n").await;
+        });
+        answer.expect("second AT");
     }
 
     #[tokio::test(start_paused = true)]

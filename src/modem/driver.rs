@@ -224,6 +224,8 @@ fn engine_config(config: &ModemConfig) -> EngineConfig {
         label: config.name.clone(),
         resync_timeout: resync,
         settle_max: resync,
+        // A port (re)opened may find the modem still in PDU entry (issue 9).
+        escape_first: true,
         ..EngineConfig::default()
     }
 }

@@ -142,6 +142,7 @@ pub(crate) fn is_silence(error: &AtError) -> bool {
             | AtError::NotResponding { .. }
             | AtError::PromptTimeout { .. }
             | AtError::SubmitTimeout { .. }
+            | AtError::WriteTimeout { .. }
     )
 }
 

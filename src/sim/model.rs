@@ -810,6 +810,9 @@ impl Modem {
                 let overflow = std::mem::take(&mut self.line_overflow);
                 self.execute_line(&line, overflow, now);
             }
+            // ESC outside PDU entry does nothing: drivers send it before their first
+            // command to end a PDU entry left open (gammu does at every connect).
+            0x1B => {}
             // S4 (line feed) only follows S3; a modem ignores it on input.
             b'\n' => self.echo(b),
             // S5, backspace, removes the last character (V.250 6.2.3).
