@@ -87,6 +87,8 @@ pub struct ProbeReport {
     pub operator: Option<String>,
     /// From `AT+CSQ`; `None` when unknown.
     pub signal_dbm: Option<i32>,
+    /// The SIM's service centre in words (a number, or none with the fix, or unknown).
+    pub smsc: String,
 }
 
 impl ProbeReport {
@@ -109,6 +111,7 @@ impl ProbeReport {
             ("registration", self.registration.clone()),
             ("operator", or_unknown(&self.operator)),
             ("signal", signal),
+            ("SMSC", self.smsc.clone()),
         ]
     }
 }
@@ -140,6 +143,7 @@ pub async fn probe(config: &ModemConfig) -> Result<ProbeReport, ModemError> {
             registration,
             operator,
             signal,
+            smsc,
         } = described?;
         let sim = match sim {
             Ok(state) => sim_state_text(&state),
@@ -154,6 +158,7 @@ pub async fn probe(config: &ModemConfig) -> Result<ProbeReport, ModemError> {
             registration: registration.to_string(),
             operator,
             signal_dbm: signal.and_then(|s| s.dbm()),
+            smsc: smsc_text(smsc),
         })
     }
     .instrument(span)
@@ -185,6 +190,19 @@ pub async fn send_message(
     .instrument(span)
     .await
 }
+
+/// The SIM's service centre as `probe` and the status page show it.
+pub(crate) fn smsc_text(smsc: Option<Option<String>>) -> String {
+    match smsc {
+        Some(Some(number)) => number,
+        Some(None) => NO_SMSC.to_owned(),
+        None => "unknown (no answer to AT+CSCA?)".to_owned(),
+    }
+}
+
+/// What an empty SMSC means and how to fix it: every send would fail with `+CMS ERROR:
+/// 330` (tdelenikas/smslib-v3 PR 12; gammu issue 541).
+const NO_SMSC: &str = "none on the SIM (sends fail with +CMS ERROR: 330): set `[sms] smsc`";
 
 /// An event channel nobody reads, for the one-shot helpers.
 fn discard_events() -> mpsc::Sender<ModemEvent> {
@@ -357,6 +375,7 @@ impl Worker {
             s.operator = initialised.operator.clone();
             s.signal_dbm = initialised.signal_dbm;
             s.registration = Some(initialised.registration.to_string());
+            s.smsc = Some(smsc_text(initialised.smsc.clone()));
             if !faulted {
                 s.last_error = None;
                 s.fix = None;
@@ -669,6 +688,7 @@ mod tests {
             registration: "registered, home network".into(),
             operator: Some("Example Telecom".into()),
             signal_dbm: Some(-75),
+            smsc: smsc_text(Some(None)),
         };
         let labels: Vec<&str> = report.lines().iter().map(|(l, _)| *l).collect();
         assert_eq!(
@@ -683,9 +703,11 @@ mod tests {
                 "SIM",
                 "registration",
                 "operator",
-                "signal"
+                "signal",
+                "SMSC"
             ]
         );
+        assert!(report.lines()[10].1.contains("set `[sms] smsc`"));
         let lines = report.lines();
         assert_eq!(lines[4].1, "unknown");
         assert_eq!(lines[9].1, "-75 dBm (3/4 bars)");

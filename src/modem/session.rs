@@ -50,6 +50,9 @@ pub(crate) struct Initialised {
     pub operator: Option<String>,
     pub signal_dbm: Option<i32>,
     pub registration: Registrations,
+    /// The SIM's service centre (`AT+CSCA?`); `Some(None)` when it holds none, `None`
+    /// when the modem did not say.
+    pub smsc: Option<Option<String>>,
 }
 
 /// What `probe` learnt; fields stay `None` where the modem did not answer.
@@ -60,6 +63,8 @@ pub(crate) struct Description {
     pub registration: Registrations,
     pub operator: Option<String>,
     pub signal: Option<SignalQuality>,
+    /// `Some(None)`: the SIM holds no service centre number.
+    pub smsc: Option<Option<String>>,
 }
 
 /// The outcome of an idle health check.
@@ -187,13 +192,11 @@ impl Session {
             }
         }
         self.unlock_sim(options.pin).await?;
-        let pdu_mode = self.plain(Command::pdu_mode());
-        if let Err(error) = self.run(&pdu_mode).await {
-            return Err(self.refused("the modem refuses PDU mode (AT+CMGF=0)", error));
-        }
+        self.pdu_mode().await?;
         self.message_indications(options.status_reports).await?;
         self.storage().await?;
         self.sim_identity().await?;
+        let smsc = self.service_centre().await?;
         // Registration changes as URCs, so the wait below and the idle loop hear of them
         // at once; polling covers modems that refuse this.
         self.enable_registration_reports().await?;
@@ -219,6 +222,7 @@ impl Session {
             operator,
             signal_dbm,
             registration,
+            smsc,
         })
     }
 
@@ -245,12 +249,14 @@ impl Session {
         let registration = self.registration().await?;
         let operator = self.operator().await?;
         let signal = self.signal().await?;
+        let smsc = self.service_centre().await?;
         Ok(Description {
             identity,
             sim,
             registration,
             operator,
             signal,
+            smsc,
         })
     }
 
@@ -567,6 +573,44 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// `AT+CMGF=0`. Right after a start, SMS commands are refused until the SMS service is
+    /// up (SIM800 answers `ERROR` until it says `SMS Ready`: Seeed-Studio/GPRS_SIM900
+    /// issue 39; a busy SIM: python-gsmmodem issues 10 and 11): refusals are retried for
+    /// up to `timeouts.registration`, saying what is awaited, before PDU mode is blamed.
+    async fn pdu_mode(&mut self) -> Result<(), InitError> {
+        let deadline = Instant::now() + self.timeouts.registration;
+        let pdu_mode = self.plain(Command::pdu_mode());
+        let mut waited = false;
+        loop {
+            let error = match self.run(&pdu_mode).await {
+                Ok(_) => return Ok(()),
+                Err(error) => error,
+            };
+            if is_silence(&error) || error.is_link_down() || Instant::now() >= deadline {
+                let what = if waited {
+                    "the modem's SMS service did not start (AT+CMGF=0 still refused after waiting)"
+                } else {
+                    "the modem refuses PDU mode (AT+CMGF=0)"
+                };
+                return Err(self.refused(what, error));
+            }
+            if !waited {
+                info!(%error, "waiting for the modem's SMS service to start");
+                waited = true;
+            }
+            sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// `AT+CSCA?`: `Some(None)` when the SIM holds no service centre number, `None` when
+    /// the modem does not say.
+    async fn service_centre(&mut self) -> Result<Option<Option<String>>, InitError> {
+        Ok(self
+            .optional(&self.plain(Command::service_centre()))
+            .await?
+            .and_then(|answer| command::service_centre(&answer).ok()))
     }
 
     /// Turns on registration URCs in every domain the modem accepts: `=2` (with the
@@ -994,6 +1038,7 @@ mod tests {
                 "AT+CPMS=\"SM\",\"SM\",\"SM\"",
                 "AT+CIMI",
                 "AT+CCID",
+                "AT+CSCA?",
                 "AT+CREG=2",
                 "AT+CGREG=2",
                 "AT+CEREG=2",

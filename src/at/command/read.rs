@@ -405,3 +405,22 @@ fn digits_answer(
         Err(AnswerError::malformed(what, &value))
     }
 }
+
+/// The service centre number from the answer of `AT+CSCA?` (TS 27.005 §3.3.1):
+/// `+CSCA: "<sca>",<tosca>`. `Ok(None)` when the SIM holds none (`+CSCA: "",129`, or an
+/// empty line); a `+` is added for the international type 145.
+pub fn service_centre(response: &Response) -> Result<Option<String>, AnswerError> {
+    const PREFIX: &str = "+CSCA:";
+    let value = response.value(PREFIX).ok_or(AnswerError::Missing(PREFIX))?;
+    let p = params(value).ok_or_else(|| AnswerError::malformed(PREFIX, value))?;
+    let number = p.first().map(|n| n.text().trim()).unwrap_or("");
+    if number.is_empty() {
+        return Ok(None);
+    }
+    let international = p.get(1).and_then(|t| t.number::<u8>()) == Some(145);
+    if international && !number.starts_with('+') {
+        Ok(Some(format!("+{number}")))
+    } else {
+        Ok(Some(number.to_owned()))
+    }
+}

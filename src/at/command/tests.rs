@@ -501,3 +501,25 @@ fn cme_errors_are_classified() {
         E::IncorrectPassword
     );
 }
+
+#[test]
+fn service_centre_answers() {
+    check(
+        service_centre,
+        &[
+            (
+                &["+CSCA: \"+447785016005\",145"],
+                Ok(Some("+447785016005".to_owned())),
+            ),
+            (
+                &["+CSCA: \"447785016005\",145"],
+                Ok(Some("+447785016005".to_owned())),
+            ),
+            (&["+CSCA: \"0172\",129"], Ok(Some("0172".to_owned()))),
+            // A SIM without an SMSC (Huawei E220: smslib-v3 PR 12; gammu issue 541).
+            (&["+CSCA: \"\",129"], Ok(None)),
+            (&["+CSCA: \"\""], Ok(None)),
+            (&[], Err(AnswerError::Missing("+CSCA:"))),
+        ],
+    );
+}
