@@ -51,6 +51,16 @@ pub struct ModelConfig {
     /// Whether a reset makes the device leave and re-enter the USB bus (the runner then
     /// closes the port and opens a new one).
     pub reenumerate_on_reset: bool,
+    /// The network has no 2G/3G (an EC25 on an LTE-only network): the circuit-switched
+    /// domain never registers, `+CREG` says `0,0`, SMS go over SGs or IMS
+    /// (vshymanskyy/TinyGSM issue 705).
+    pub lte_only: bool,
+    /// SMS commands answer `ERROR` for this long after the SIM is ready, as a SIM800
+    /// does before `SMS Ready` (Seeed-Studio/GPRS_SIM900 issue 39).
+    pub sms_ready_delay: Duration,
+    /// The modem boots into PDU entry, as if a previous client was killed at the prompt:
+    /// it answers nothing until ESC or Ctrl-Z (issue 9).
+    pub pdu_entry_at_boot: bool,
 }
 
 impl ModelConfig {
@@ -72,6 +82,9 @@ impl ModelConfig {
             smsc: "+447785016005".to_string(),
             clock_start_unix: 1_735_689_600,
             reenumerate_on_reset: profile.reenumerates_on_reset(),
+            lte_only: false,
+            sms_ready_delay: Duration::ZERO,
+            pdu_entry_at_boot: false,
         }
     }
 
@@ -191,6 +204,11 @@ pub struct Modem {
     cfun: u8,
     sim: Sim,
     reg: Reg,
+    /// Each domain's own `<stat>` (CS, PS, EPS): the radio's state says what the network
+    /// offers, each domain what it makes of it, so one value never answers them all.
+    domains: [u8; 3],
+    /// SMS commands are refused until then.
+    sms_ready_at: Option<Instant>,
     reg_epoch: u64,
     rssi: u8,
     smsc: String,
@@ -368,6 +386,8 @@ impl Modem {
             cfun: 1,
             sim: Sim::Ready,
             reg: Reg::Idle,
+            domains: [0; 3],
+            sms_ready_at: None,
             reg_epoch: 0,
             rssi: config.rssi,
             smsc: config.smsc.clone(),
@@ -521,6 +541,8 @@ impl Modem {
         self.reset_io();
         self.power = Power::Off;
         self.reg = Reg::Idle;
+        self.domains = [0; 3];
+        self.sms_ready_at = None;
         self.reg_epoch += 1;
     }
 
@@ -534,6 +556,8 @@ impl Modem {
         self.cfun = 1;
         self.sim = self.locked_sim();
         self.reg = Reg::Idle;
+        self.domains = [0; 3];
+        self.sms_ready_at = None;
         self.reg_epoch += 1;
         self.power = Power::Booting;
         self.boots += 1;
@@ -898,9 +922,9 @@ impl Modem {
                     overflow: false,
                 };
                 if !self.has_fault(&Fault::NoPromptOnCmgs) {
-                    // TS 27.005 3.5.1: the prompt is "> " after a line break, and no
-                    // line break follows it.
-                    self.emit(b"\r\n> ");
+                    // The profile's framing; TS 27.005 3.5.1 says "> " after a line
+                    // break, but not every modem does.
+                    self.emit(self.cfg.profile.prompt());
                 }
             }
             Some(Ok(Reply::Reboot)) => {
@@ -978,6 +1002,15 @@ impl Modem {
 
     fn extended(&mut self, name: &str, form: Form, now: Instant) -> Outcome {
         let profile = self.cfg.profile;
+        // Before its SMS service is up, a SIM800 answers SMS commands with a plain ERROR
+        // (Seeed-Studio/GPRS_SIM900 issue 39: AT+CMGF fails until `SMS Ready`).
+        let sms_command = matches!(
+            name,
+            "+CMGF" | "+CNMI" | "+CPMS" | "+CSMS" | "+CMGS" | "+CSCA" | "+CMGL" | "+CMGR" | "+CMGD"
+        );
+        if sms_command && self.sms_ready_at.is_some_and(|at| now < at) {
+            return Err(Failure::Error);
+        }
         match name {
             "+CFUN" => self.cfun_cmd(form, now),
             "+CMEE" => {
@@ -1080,6 +1113,7 @@ impl Modem {
                     (Some(fun @ (0 | 4)), Some(0)) => {
                         self.cfun = fun as u8;
                         self.set_reg(Reg::Idle);
+                        self.refresh_domains();
                         ok()
                     }
                     (Some(1), Some(0)) => {
@@ -1140,6 +1174,7 @@ impl Modem {
 
     fn sim_unlocked(&mut self, now: Instant) {
         self.sim = Sim::Ready;
+        self.sms_ready_at = Some(after(now, self.cfg.sms_ready_delay));
         for l in self.cfg.profile.sim_ready_lines() {
             self.urc(&l, false);
         }
@@ -1230,15 +1265,15 @@ impl Modem {
     }
 
     fn reg_cmd(&mut self, name: &str, form: Form) -> Outcome {
-        let current = match name {
-            "+CGREG" => self.settings.cgreg,
-            "+CEREG" => self.settings.cereg,
-            _ => self.settings.creg,
+        let (current, domain) = match name {
+            "+CGREG" => (self.settings.cgreg, 1),
+            "+CEREG" => (self.settings.cereg, 2),
+            _ => (self.settings.creg, 0),
         };
         match form {
             Form::Read => {
-                let stat = self.stat();
-                if current == 2 && self.reg == Reg::Registered && self.cfun == 1 {
+                let stat = self.domains[domain];
+                if current == 2 && matches!(stat, 1 | 5) {
                     info(format!(
                         "{name}: 2,{stat},\"1A2B\",\"{}\"",
                         self.cfg.profile.cell_id()
@@ -1533,8 +1568,13 @@ impl Modem {
             }
         };
         let registered = self.cfun == 1 && matches!(self.stat(), 1 | 5);
+        // A PDU that leaves the SMSC to the SIM (its first octet 00), on a SIM that holds
+        // none: 330, as a Huawei E220 answers (tdelenikas/smslib-v3 PR 12; gammu 541).
+        let no_smsc = hex.starts_with(b"00") && self.smsc.is_empty();
         let result = if !registered {
             SendResult::Cms(331)
+        } else if no_smsc {
+            SendResult::Cms(330)
         } else if self.has_fault(&Fault::NoCmgsResult) {
             self.accept(info, &hex, now);
             self.flush_held();
@@ -1682,19 +1722,42 @@ impl Modem {
         if reg == Reg::Idle {
             self.reg_epoch += 1;
         }
-        let stat = self.stat();
+        self.refresh_domains();
+    }
+
+    /// Whether a domain (0 CS, 1 PS, 2 EPS) exists on this radio and network.
+    fn serves(&self, domain: usize) -> bool {
+        match domain {
+            0 => self.cfg.profile.has_cs_domain() && !self.cfg.lte_only,
+            2 => self.cfg.profile.supports_cereg(),
+            _ => true,
+        }
+    }
+
+    /// Works out each domain's `<stat>` from the radio's state, and tells whoever asked
+    /// (`AT+CREG=1|2`...) about the domains that changed, and only those.
+    fn refresh_domains(&mut self) {
+        let radio = self.stat();
         let cell = self.cfg.profile.cell_id();
-        let mut names = vec![
+        let names = [
             ("+CREG", self.settings.creg),
             ("+CGREG", self.settings.cgreg),
+            ("+CEREG", self.settings.cereg),
         ];
-        if self.cfg.profile.supports_cereg() {
-            names.push(("+CEREG", self.settings.cereg));
-        }
-        for (name, n) in names {
+        for (domain, (name, n)) in names.into_iter().enumerate() {
+            // A domain the radio or the network lacks is "not registered, not
+            // searching" whatever the radio does (SIM7080's `+CREG: 0,0`).
+            let stat = if self.serves(domain) { radio } else { 0 };
+            if self.domains[domain] == stat {
+                continue;
+            }
+            self.domains[domain] = stat;
+            if domain == 2 && !self.cfg.profile.supports_cereg() {
+                continue;
+            }
             match n {
                 1 => self.urc(&format!("{name}: {stat}"), false),
-                2 if reg == Reg::Registered => {
+                2 if matches!(stat, 1 | 5) => {
                     self.urc(&format!("{name}: {stat},\"1A2B\",\"{cell}\""), false)
                 }
                 2 => self.urc(&format!("{name}: {stat}"), false),
@@ -1709,7 +1772,15 @@ impl Modem {
         for l in profile.boot_lines(self.boots) {
             self.urc(&l, false);
         }
+        if self.cfg.pdu_entry_at_boot {
+            self.mode = Mode::Pdu {
+                declared: 23,
+                hex: Vec::new(),
+                overflow: false,
+            };
+        }
         if self.sim == Sim::Ready {
+            self.sms_ready_at = Some(after(at, self.cfg.sms_ready_delay));
             for l in profile.sim_ready_lines() {
                 self.urc(&l, false);
             }

@@ -511,7 +511,7 @@ fn usb_profiles_reenumerate_on_reset() {
         modem.input(b"ATE0\r", t0);
         modem.take_output(t0);
         modem.input(b"AT+CFUN=1,1\r", t0);
-        let reenumerates = matches!(profile, Profile::Ec25 | Profile::E3372);
+        let reenumerates = profile.reenumerates_on_reset();
         assert!(
             modem.take_output(t0).starts_with(b"\r\nOK\r\n"),
             "{profile}"
@@ -1313,4 +1313,120 @@ fn the_huawei_stick_is_noisy() {
     );
     // The tick moved: none at 13 s, the next at 13.9 s.
     assert_eq!(modem.next_wakeup(), Some(at(13_900)));
+}
+
+/// The model keeps one `<stat>` per domain: a SIM7080 (LTE-M, no CS domain) says `+CREG:
+/// 0,0` while `+CGREG`/`+CEREG` say registered (botletics/SIM7000-LTE-Shield issues 50,
+/// 103, 150), and an EC25 on an LTE-only network likewise (TinyGSM issue 705).
+#[test]
+fn registration_is_kept_per_domain() {
+    let t0 = Instant::now();
+    let mut lte_only = ModelConfig::fast(Profile::Ec25);
+    lte_only.lte_only = true;
+    for cfg in [ModelConfig::fast(Profile::Sim7080), lte_only] {
+        let profile = cfg.profile;
+        let mut modem = Modem::new(cfg, t0);
+        modem.take_output(t0);
+        modem.input(b"ATE0\r", t0);
+        modem.take_output(t0);
+        for (query, expected) in [
+            ("AT+CREG?\r", "+CREG: 0,0"),
+            ("AT+CGREG?\r", "+CGREG: 0,1"),
+            ("AT+CEREG?\r", "+CEREG: 0,1"),
+        ] {
+            modem.input(query.as_bytes(), t0);
+            let out = String::from_utf8_lossy(&modem.take_output(t0)).into_owned();
+            assert_eq!(out, answer(&[expected]), "{profile} {query:?}");
+        }
+        // Reports in every domain, then the network goes and comes back: the CS domain,
+        // never registered, says nothing; the others report each change.
+        modem.input(b"AT+CREG=1;+CGREG=1;+CEREG=1\r", t0);
+        modem.take_output(t0);
+        modem.set_fault(Fault::SlowRegistration(Duration::from_millis(100)), t0);
+        let lost = String::from_utf8_lossy(&modem.take_output(t0)).into_owned();
+        assert_eq!(
+            lost,
+            format!("{}{}", urc("+CGREG: 2"), urc("+CEREG: 2")),
+            "{profile}"
+        );
+        let t1 = t0 + Duration::from_millis(200);
+        let back = String::from_utf8_lossy(&modem.take_output(t1)).into_owned();
+        assert_eq!(
+            back,
+            format!("{}{}", urc("+CGREG: 1"), urc("+CEREG: 1")),
+            "{profile}"
+        );
+    }
+    // A 2G module's CS domain follows the radio.
+    let mut sim800 = Modem::new(ModelConfig::fast(Profile::Sim800), t0);
+    sim800.take_output(t0);
+    sim800.input(b"ATE0\r", t0);
+    sim800.take_output(t0);
+    sim800.input(b"AT+CREG?\r", t0);
+    assert_eq!(
+        String::from_utf8_lossy(&sim800.take_output(t0)),
+        answer(&["+CREG: 0,1"])
+    );
+}
+
+/// A SIM without an SMSC refuses a PDU that leaves the SMSC to it with 330, as a Huawei
+/// E220 does (tdelenikas/smslib-v3 PR 12; gammu issue 541).
+#[test]
+fn a_sim_without_smsc_answers_330() {
+    let t0 = Instant::now();
+    let mut cfg = ModelConfig::fast(Profile::Generic);
+    cfg.smsc = String::new();
+    let mut modem = Modem::new(cfg, t0);
+    modem.take_output(t0);
+    modem.input(b"ATE0\r", t0);
+    modem.take_output(t0);
+    modem.input(b"AT+CSCA?\r", t0);
+    assert_eq!(
+        String::from_utf8_lossy(&modem.take_output(t0)),
+        answer(&["+CSCA: \"\",129"])
+    );
+    modem.input(b"AT+CMGS=23\r", t0);
+    modem.take_output(t0);
+    modem.input(ctrl_z(HELLO).as_bytes(), t0);
+    let t1 = t0 + Duration::from_millis(100);
+    assert_eq!(String::from_utf8_lossy(&modem.take_output(t1)), cms(330));
+}
+
+/// Before its SMS service is up a SIM800 answers SMS commands with ERROR
+/// (Seeed-Studio/GPRS_SIM900 issue 39); other commands work.
+#[test]
+fn sms_commands_wait_for_the_sms_service() {
+    let t0 = Instant::now();
+    let mut cfg = ModelConfig::fast(Profile::Sim800);
+    cfg.sms_ready_delay = Duration::from_secs(2);
+    let mut modem = Modem::new(cfg, t0);
+    modem.take_output(t0);
+    modem.input(b"ATE0\r", t0);
+    modem.take_output(t0);
+    modem.input(b"AT+CMGF=0\r", t0);
+    assert_eq!(
+        String::from_utf8_lossy(&modem.take_output(t0)),
+        "\r\nERROR\r\n"
+    );
+    modem.input(b"AT+CSQ\r", t0);
+    assert!(modem.take_output(t0).ends_with(OK.as_bytes()));
+    let t1 = t0 + Duration::from_secs(2);
+    modem.input(b"AT+CMGF=0\r", t1);
+    assert_eq!(String::from_utf8_lossy(&modem.take_output(t1)), OK);
+}
+
+/// A modem that boots into PDU entry answers nothing until ESC, then works.
+#[test]
+fn a_modem_left_in_pdu_entry_needs_esc() {
+    let t0 = Instant::now();
+    let mut cfg = ModelConfig::fast(Profile::Generic);
+    cfg.pdu_entry_at_boot = true;
+    let mut modem = Modem::new(cfg, t0);
+    modem.take_output(t0);
+    modem.input(b"AT\r", t0);
+    assert!(!modem.take_output(t0).ends_with(OK.as_bytes()));
+    modem.input(b"\x1b", t0);
+    modem.take_output(t0);
+    modem.input(b"AT\r", t0);
+    assert!(modem.take_output(t0).ends_with(OK.as_bytes()));
 }

@@ -24,11 +24,27 @@ pub enum Profile {
     /// notifications at any time, also inside answers; `AT^ICCID?`; indices from 0; it
     /// re-enumerates on USB when reset.
     E3372,
+    /// A SIMCom SIM7080G-like LTE-M/NB-IoT module: no circuit-switched domain, so `+CREG`
+    /// stays `0,0` while `+CGREG`/`+CEREG` say registered and SMS work
+    /// (botletics/SIM7000-LTE-Shield issues 50, 103, 150; vshymanskyy/TinyGSM issue 705
+    /// and PR 467).
+    Sim7080,
+    /// A SIMCom SIM7600-like LTE module: bare `SMS DONE` and `PB DONE` lines at boot
+    /// (Xinyuan-LilyGO/T-SIM7600X PR 41; espressif/esp-protocols issue 789).
+    Sim7600,
+    /// A SIMCom SIM7670G-like LTE Cat-1 module: the `AT+CMGS` prompt framed as CR LF `>`
+    /// CR LF (gammu issue 1176, fixed by PR 1177).
+    Sim7670,
+    /// A u-blox LARA-R6-like LTE module: the prompt is a bare `>`, with no line ending
+    /// before it and no space after it (RIOT-OS PR 20016).
+    Lara,
 }
 
 /// The error for an unknown profile name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown modem profile {0:?} (expected one of: generic, sim800, ec25, e3372)")]
+#[error(
+    "unknown modem profile {0:?} (expected one of: generic, sim800, ec25, e3372, sim7080, sim7600, sim7670, lara)"
+)]
 pub struct UnknownProfile(pub String);
 
 impl FromStr for Profile {
@@ -40,6 +56,10 @@ impl FromStr for Profile {
             "sim800" => Ok(Profile::Sim800),
             "ec25" => Ok(Profile::Ec25),
             "e3372" => Ok(Profile::E3372),
+            "sim7080" => Ok(Profile::Sim7080),
+            "sim7600" => Ok(Profile::Sim7600),
+            "sim7670" => Ok(Profile::Sim7670),
+            "lara" => Ok(Profile::Lara),
             _ => Err(UnknownProfile(s.to_string())),
         }
     }
@@ -66,11 +86,15 @@ pub(crate) enum IccidCommand {
 
 impl Profile {
     /// All profiles, in a stable order (for tests and help texts).
-    pub const ALL: [Profile; 4] = [
+    pub const ALL: [Profile; 8] = [
         Profile::Generic,
         Profile::Sim800,
         Profile::Ec25,
         Profile::E3372,
+        Profile::Sim7080,
+        Profile::Sim7600,
+        Profile::Sim7670,
+        Profile::Lara,
     ];
 
     /// The profile's name as accepted by `FromStr`.
@@ -80,6 +104,10 @@ impl Profile {
             Profile::Sim800 => "sim800",
             Profile::Ec25 => "ec25",
             Profile::E3372 => "e3372",
+            Profile::Sim7080 => "sim7080",
+            Profile::Sim7600 => "sim7600",
+            Profile::Sim7670 => "sim7670",
+            Profile::Lara => "lara",
         }
     }
 
@@ -88,8 +116,12 @@ impl Profile {
     pub fn default_send_latency(self) -> Duration {
         match self {
             Profile::Sim800 => Duration::from_millis(3000),
-            Profile::E3372 => Duration::from_millis(2000),
-            Profile::Generic | Profile::Ec25 => Duration::from_millis(1500),
+            Profile::E3372 | Profile::Sim7080 => Duration::from_millis(2000),
+            Profile::Generic
+            | Profile::Ec25
+            | Profile::Sim7600
+            | Profile::Sim7670
+            | Profile::Lara => Duration::from_millis(1500),
         }
     }
 
@@ -100,13 +132,19 @@ impl Profile {
             Profile::Sim800 => Duration::from_millis(2000),
             Profile::Ec25 => Duration::from_millis(5000),
             Profile::E3372 => Duration::from_millis(4000),
+            Profile::Sim7080 | Profile::Sim7600 | Profile::Sim7670 | Profile::Lara => {
+                Duration::from_millis(5000)
+            }
         }
     }
 
     /// Whether a reset (`AT+CFUN=1,1`) makes the device vanish from USB and come back,
     /// as USB modules and sticks do; a UART module such as the SIM800 keeps its port.
     pub fn reenumerates_on_reset(self) -> bool {
-        matches!(self, Profile::Ec25 | Profile::E3372)
+        matches!(
+            self,
+            Profile::Ec25 | Profile::E3372 | Profile::Sim7600 | Profile::Sim7670 | Profile::Lara
+        )
     }
 
     pub(crate) fn manufacturer(self) -> &'static str {
@@ -115,6 +153,8 @@ impl Profile {
             Profile::Sim800 => "SIMCOM_Ltd",
             Profile::Ec25 => "Quectel",
             Profile::E3372 => "huawei",
+            Profile::Sim7080 | Profile::Sim7600 | Profile::Sim7670 => "SIMCOM INCORPORATED",
+            Profile::Lara => "u-blox",
         }
     }
 
@@ -124,6 +164,10 @@ impl Profile {
             Profile::Sim800 => "SIMCOM_SIM800L",
             Profile::Ec25 => "EC25",
             Profile::E3372 => "E3372",
+            Profile::Sim7080 => "SIM7080",
+            Profile::Sim7600 => "SIMCOM_SIM7600G-H",
+            Profile::Sim7670 => "A7670G-LABE",
+            Profile::Lara => "LARA-R6001D",
         }
     }
 
@@ -134,6 +178,10 @@ impl Profile {
             Profile::Sim800 => "Revision:1418B04SIM800L24",
             Profile::Ec25 => "EC25EFAR06A06M4G",
             Profile::E3372 => "22.328.62.00.1217",
+            Profile::Sim7080 => "1951B16SIM7080",
+            Profile::Sim7600 => "LE20B04SIM7600G22",
+            Profile::Sim7670 => "A011B07A7670M7_F",
+            Profile::Lara => "03.15",
         }
     }
 
@@ -144,6 +192,10 @@ impl Profile {
             Profile::Sim800 => "869067031234569",
             Profile::Ec25 => "861673039876547",
             Profile::E3372 => "867445021357909",
+            Profile::Sim7080 => "860000000000017",
+            Profile::Sim7600 => "860000000000025",
+            Profile::Sim7670 => "860000000000033",
+            Profile::Lara => "860000000000041",
         }
     }
 
@@ -155,6 +207,10 @@ impl Profile {
             Profile::Sim800 => "001010000000002",
             Profile::Ec25 => "001010000000003",
             Profile::E3372 => "001010000000004",
+            Profile::Sim7080 => "001010000000005",
+            Profile::Sim7600 => "001010000000006",
+            Profile::Sim7670 => "001010000000007",
+            Profile::Lara => "001010000000008",
         }
     }
 
@@ -165,13 +221,19 @@ impl Profile {
             Profile::Sim800 => "89001010123456789023",
             Profile::Ec25 => "89001010123456789031",
             Profile::E3372 => "89001010123456789049",
+            Profile::Sim7080 => "89001010123456789056",
+            Profile::Sim7600 => "89001010123456789064",
+            Profile::Sim7670 => "89001010123456789072",
+            Profile::Lara => "89001010123456789080",
         }
     }
 
     pub(crate) fn iccid_command(self) -> IccidCommand {
         match self {
-            Profile::Generic => IccidCommand::None,
-            Profile::Sim800 => IccidCommand::Ccid,
+            Profile::Generic | Profile::Lara => IccidCommand::None,
+            Profile::Sim800 | Profile::Sim7080 | Profile::Sim7600 | Profile::Sim7670 => {
+                IccidCommand::Ccid
+            }
             Profile::Ec25 => IccidCommand::Qccid,
             Profile::E3372 => IccidCommand::HuaweiIccid,
         }
@@ -182,6 +244,11 @@ impl Profile {
         match self {
             Profile::Generic => vec!["smsbridge simulated 3GPP modem".to_string()],
             Profile::Sim800 => vec!["SIM800 R14.18".to_string()],
+            Profile::Sim7080 | Profile::Sim7600 | Profile::Sim7670 | Profile::Lara => vec![
+                format!("Manufacturer: {}", self.manufacturer()),
+                format!("Model: {}", self.model()),
+                format!("Revision: {}", self.revision()),
+            ],
             Profile::Ec25 => vec![
                 "Quectel".to_string(),
                 "EC25".to_string(),
@@ -202,8 +269,12 @@ impl Profile {
     /// SIMCom's SIM800 and most others from 1. TS 27.005 leaves it to the implementation.
     pub(crate) fn index_base(self) -> usize {
         match self {
-            Profile::Ec25 | Profile::E3372 => 0,
-            Profile::Generic | Profile::Sim800 => 1,
+            Profile::Ec25 | Profile::E3372 | Profile::Sim7600 => 0,
+            Profile::Generic
+            | Profile::Sim800
+            | Profile::Sim7080
+            | Profile::Sim7670
+            | Profile::Lara => 1,
         }
     }
 
@@ -212,7 +283,13 @@ impl Profile {
     pub(crate) fn default_cmee(self) -> u8 {
         match self {
             Profile::Ec25 => 1,
-            Profile::Generic | Profile::Sim800 | Profile::E3372 => 0,
+            Profile::Generic
+            | Profile::Sim800
+            | Profile::E3372
+            | Profile::Sim7080
+            | Profile::Sim7600
+            | Profile::Sim7670
+            | Profile::Lara => 0,
         }
     }
 
@@ -225,7 +302,13 @@ impl Profile {
     pub(crate) fn cops_act(self) -> Option<u8> {
         match self {
             Profile::Sim800 => None,
-            Profile::Generic | Profile::Ec25 | Profile::E3372 => Some(7),
+            Profile::Generic
+            | Profile::Sim7080
+            | Profile::Ec25
+            | Profile::E3372
+            | Profile::Sim7600
+            | Profile::Sim7670
+            | Profile::Lara => Some(7),
         }
     }
 
@@ -233,7 +316,7 @@ impl Profile {
     pub(crate) fn cell_id(self) -> &'static str {
         match self {
             Profile::Sim800 => "0C3D",
-            Profile::Generic | Profile::Ec25 | Profile::E3372 => "01C3D4E5",
+            _ => "01C3D4E5",
         }
     }
 
@@ -244,6 +327,8 @@ impl Profile {
             Profile::Sim800 => vec!["RDY".to_string(), "+CFUN: 1".to_string()],
             Profile::Ec25 => vec!["RDY".to_string()],
             Profile::E3372 => vec![format!("^BOOT:{},0,0,0,72", 20_392_483 + boot_count)],
+            Profile::Sim7080 | Profile::Sim7600 | Profile::Sim7670 => vec!["RDY".to_string()],
+            Profile::Lara => vec![],
         }
     }
 
@@ -262,14 +347,27 @@ impl Profile {
                 "+QIND: PB DONE".to_string(),
             ],
             Profile::E3372 => vec!["^SIMST:1".to_string()],
+            Profile::Sim7080 => vec!["+CPIN: READY".to_string(), "SMS Ready".to_string()],
+            // Bare, as SIM7600 firmware prints them (T-SIM7600X PR 41, esp-protocols 789).
+            Profile::Sim7600 => vec![
+                "+CPIN: READY".to_string(),
+                "SMS DONE".to_string(),
+                "PB DONE".to_string(),
+            ],
+            Profile::Sim7670 => vec!["+CPIN: READY".to_string(), "SMS DONE".to_string()],
+            Profile::Lara => vec![],
         }
     }
 
     /// What the modem says at boot when the SIM wants its PIN.
     pub(crate) fn sim_locked_lines(self) -> Vec<String> {
         match self {
-            Profile::Generic | Profile::E3372 => vec![],
-            Profile::Sim800 | Profile::Ec25 => vec!["+CPIN: SIM PIN".to_string()],
+            Profile::Generic | Profile::E3372 | Profile::Lara => vec![],
+            Profile::Sim800
+            | Profile::Ec25
+            | Profile::Sim7080
+            | Profile::Sim7600
+            | Profile::Sim7670 => vec!["+CPIN: SIM PIN".to_string()],
         }
     }
 
@@ -281,7 +379,25 @@ impl Profile {
         match self {
             Profile::E3372 => format!("^RSSI:{rssi}"),
             Profile::Ec25 => format!("+QIND: \"csq\",{rssi},99"),
-            Profile::Generic | Profile::Sim800 => format!("+CIEV: 2,{}", signal_bars(rssi)),
+            _ => format!("+CIEV: 2,{}", signal_bars(rssi)),
+        }
+    }
+
+    /// Whether the radio has a circuit-switched domain at all: an LTE-M/NB-IoT module has
+    /// none, so its `+CREG` never says registered.
+    pub(crate) fn has_cs_domain(self) -> bool {
+        !matches!(self, Profile::Sim7080)
+    }
+
+    /// How the `AT+CMGS` prompt is framed.
+    pub(crate) fn prompt(self) -> &'static [u8] {
+        match self {
+            // gammu issue 1176 / PR 1177: SIM7670G sends CR LF '>' CR LF.
+            Profile::Sim7670 => b"\r\n>\r\n",
+            // RIOT-OS PR 20016: u-blox LARA sends '>' with no line ending before it.
+            Profile::Lara => b">",
+            // TS 27.005 3.5.1: "> " after a line break, and no line break after it.
+            _ => b"\r\n> ",
         }
     }
 
