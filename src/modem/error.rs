@@ -182,7 +182,7 @@ pub(crate) fn send_error(
     match blame {
         // Right after a (re)start, SMS commands are refused for a few seconds (SIM800
         // before `SMS Ready`: Seeed-Studio/GPRS_SIM900 issue 39): a passing condition.
-        Blame::Modem if starting => SendError::Temporary {
+        Blame::Modem if starting && is_startup_refusal(error) => SendError::Temporary {
             reason: format!("{reason} (the modem started moments ago)"),
             sent,
         },
@@ -195,6 +195,17 @@ pub(crate) fn send_error(
         },
         Blame::Message => SendError::Permanent { reason, sent },
         Blame::Passing => SendError::Temporary { reason, sent },
+    }
+}
+
+/// The refusals a modem gives while its SMS service or SIM is still starting: "operation
+/// not allowed", "ME failure", SIM not ready, SIM failure or busy. A missing SMSC (330) or
+/// a full memory is no such thing and is blamed at once.
+fn is_startup_refusal(error: &AtError) -> bool {
+    match error {
+        AtError::Cms { error, .. } => matches!(error.code(), Some(300 | 302 | 310 | 313 | 314)),
+        AtError::Cme { error, .. } => matches!(error.code(), Some(3 | 10 | 13 | 14)),
+        _ => false,
     }
 }
 
@@ -296,8 +307,8 @@ mod tests {
         }
     }
 
-    /// `+CMS ERROR: 330` is the modem's fault, with the fix; moments after a (re)start,
-    /// the same refusal is a passing condition.
+    /// `+CMS ERROR: 330` is the modem's fault, with the fix; moments after a (re)start, a
+    /// refusal of a starting modem (302) is a passing condition.
     #[test]
     fn the_modems_faults_name_the_fix_and_pass_while_starting() {
         let error = AtError::Cms {
@@ -311,11 +322,22 @@ mod tests {
         assert_eq!(reason, "AT+CMGS=23: +CMS ERROR: 330 (SMSC address unknown)");
         assert!(fix.contains("[sms] smsc"), "{fix}");
         assert!(sent.is_empty());
-        let starting = send_error(&error, 0, 1, vec![], true);
+        // A missing SMSC is no startup condition: blamed at once.
+        assert_eq!(send_error(&error, 0, 1, vec![], true).kind(), "modem_fault");
+        // "Operation not allowed" moments after a start is (SIM800 before `SMS Ready`).
+        let not_allowed = AtError::Cms {
+            command: cmgs(),
+            error: CmsError::from_code(302),
+        };
+        let starting = send_error(&not_allowed, 0, 1, vec![], true);
         assert_eq!(starting.kind(), "temporary", "{starting}");
         assert!(
             starting.to_string().contains("started moments ago"),
             "{starting}"
+        );
+        assert_eq!(
+            send_error(&not_allowed, 0, 1, vec![], false).kind(),
+            "modem_fault"
         );
         // A message's own fault stays permanent while starting.
         let unknown_subscriber = AtError::Cms {
