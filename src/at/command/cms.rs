@@ -181,7 +181,7 @@ error_table! {
     10 => CallBarred, Permanent, false, "call barred";
     21 => ShortMessageTransferRejected, Permanent, false, "short message transfer rejected";
     22 => MemoryCapacityExceeded, Temporary, false, "memory capacity exceeded";
-    27 => DestinationOutOfService, Temporary, false, "destination out of service";
+    27 => DestinationOutOfService, Temporary, false, "destination out of order";
     28 => UnidentifiedSubscriber, Temporary, true, "unidentified subscriber";
     29 => FacilityRejected, Permanent, false, "facility rejected";
     30 => UnknownSubscriber, Permanent, false, "unknown subscriber";
@@ -365,5 +365,76 @@ impl CmeError {
             _ => return None,
         };
         Some(fix)
+    }
+}
+
+/// What smsbridge does with a message refused with a code of this blame, in the words of
+/// the README's `+CMS ERROR` table (checked against it by a test).
+pub fn blame_words(blame: Blame) -> &'static str {
+    match blame {
+        Blame::Message => "fails the message",
+        Blame::Passing => "retries later",
+        Blame::Modem => "retries on another modem; this modem failing",
+    }
+}
+
+#[cfg(test)]
+mod readme {
+    use super::*;
+
+    /// The README's `+CMS ERROR` table, between its markers, cannot disagree with this
+    /// table: each row's codes exist here with that meaning and that blame, and every code
+    /// that blames the modem has a row.
+    #[test]
+    fn the_readme_table_matches_the_code() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("<!-- cms-table -->").expect("start marker");
+        let end = readme.find("<!-- /cms-table -->").expect("end marker");
+        let table = CmsError::table();
+        let mut seen = Vec::new();
+        let mut problems = Vec::new();
+        for row in readme[start..end].lines().filter(|l| l.starts_with("| ")) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let (codes, does) = (cells[1], cells[3]);
+            if codes == "code" || codes.starts_with("512") {
+                continue;
+            }
+            for code in codes.split([',', '–']).map(str::trim) {
+                let code: u16 = code.parse().expect("a code");
+                seen.push(code);
+                match table.iter().find(|(c, ..)| *c == code) {
+                    None => problems.push(format!("{code}: not in the code's table")),
+                    Some((_, _, _, blame)) => {
+                        if does != blame_words(*blame) {
+                            problems.push(format!(
+                                "{code}: README says {does:?}, the code {:?}",
+                                blame_words(*blame)
+                            ));
+                        }
+                    }
+                }
+            }
+            // Rows of one code carry the code's meaning.
+            if let Ok(code) = codes.parse::<u16>() {
+                let meaning = CmsError::from_code(code);
+                if !cells[2].eq_ignore_ascii_case(&meaning.describe().replace("(U)", "")) {
+                    problems.push(format!(
+                        "{code}: README meaning {:?}, the code {:?}",
+                        cells[2],
+                        meaning.describe()
+                    ));
+                }
+            }
+        }
+        for (code, _, _, blame) in &table {
+            if *blame == Blame::Modem && !seen.contains(code) {
+                problems.push(format!("{code}: blames the modem but has no README row"));
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "README's CMS table:\n{}",
+            problems.join("\n")
+        );
     }
 }
