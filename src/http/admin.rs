@@ -109,7 +109,19 @@ fn modem_json(status: &ModemStatus) -> serde_json::Value {
         "firmware": id.firmware,
         "imei": id.imei,
         "last_error": status.last_error,
+        "fix": status.fix,
+        "registration": status.registration,
+        "smsc": status.smsc,
     })
+}
+
+/// A modem's problem with what to do about it, for the status page's error cell.
+fn modem_problem(status: &ModemStatus) -> String {
+    match (&status.last_error, &status.fix) {
+        (Some(error), Some(fix)) => format!("{error}. Fix: {fix}"),
+        (Some(error), None) => error.clone(),
+        (None, _) => String::new(),
+    }
 }
 
 fn message_json(m: &MessageSummary) -> serde_json::Value {
@@ -194,7 +206,7 @@ pub fn render_page(
             escape(m.operator.as_deref().unwrap_or("")),
             escape(&model),
             escape(id.imei.as_deref().unwrap_or("")),
-            escape(m.last_error.as_deref().unwrap_or("")),
+            escape(&modem_problem(m)),
             state = m.state.as_str(),
         );
     }

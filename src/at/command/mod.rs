@@ -477,7 +477,7 @@ pub enum ListFilter {
 mod cms;
 mod read;
 
-pub use cms::{Blame, CmeError, CmsError, Retry};
+pub use cms::{Blame, CmeError, CmsError, Retry, blame_words};
 pub use read::*;
 
 #[cfg(test)]
