@@ -23,6 +23,8 @@ fn expected_identity(profile: Profile) -> (&'static str, bool) {
         Profile::Sim800 => ("SIMCOM_Ltd", true),
         Profile::Ec25 => ("Quectel", true),
         Profile::E3372 => ("huawei", true),
+        Profile::Sim7080 | Profile::Sim7600 | Profile::Sim7670 => ("SIMCOM INCORPORATED", true),
+        Profile::Lara => ("u-blox", false),
     }
 }
 
@@ -120,6 +122,30 @@ async fn quectel_ec25() {
 #[tokio::test]
 async fn huawei_e3372_with_its_notification_noise() {
     check_profile(Profile::E3372).await;
+}
+
+/// LTE-M: no CS domain, `+CREG: 0,0` (botletics/SIM7000-LTE-Shield issues 50, 103, 150).
+#[tokio::test]
+async fn simcom_sim7080_on_lte_m() {
+    check_profile(Profile::Sim7080).await;
+}
+
+/// Bare `SMS DONE`/`PB DONE` at boot (T-SIM7600X PR 41, esp-protocols issue 789).
+#[tokio::test]
+async fn simcom_sim7600_with_its_boot_lines() {
+    check_profile(Profile::Sim7600).await;
+}
+
+/// The prompt framed CR LF `>` CR LF (gammu issue 1176 / PR 1177).
+#[tokio::test]
+async fn simcom_sim7670g_with_its_prompt() {
+    check_profile(Profile::Sim7670).await;
+}
+
+/// A bare `>` prompt with no line ending before it (RIOT-OS PR 20016).
+#[tokio::test]
+async fn ublox_lara_with_its_bare_prompt() {
+    check_profile(Profile::Lara).await;
 }
 
 #[tokio::test]
