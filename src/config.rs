@@ -254,9 +254,15 @@ impl Config {
 
     /// The driver configuration of every `[[modem]]`, PINs read from their files.
     pub fn modem_configs(&self) -> Result<Vec<ModemConfig>, ConfigError> {
+        let smsc_configured = self.sms.smsc.is_some();
         self.modems
             .iter()
-            .map(ModemEntry::to_modem_config)
+            .map(|entry| {
+                entry.to_modem_config().map(|mut modem| {
+                    modem.smsc_configured = smsc_configured;
+                    modem
+                })
+            })
             .collect()
     }
 
@@ -305,6 +311,7 @@ impl ModemEntry {
             pin,
             imei: self.imei.clone(),
             status_reports: self.status_reports,
+            smsc_configured: false,
             timeouts: ModemTimeouts::default(),
         })
     }

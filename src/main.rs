@@ -520,6 +520,7 @@ fn cli_modem_config(port: &PortArgs) -> smsbridge::modem::ModemConfig {
         pin: None,
         imei: None,
         status_reports: false,
+        smsc_configured: false,
         timeouts: smsbridge::modem::ModemTimeouts::default(),
     }
 }

@@ -343,6 +343,7 @@ async fn start_simulators(
             pin: None,
             imei: None,
             status_reports: true,
+            smsc_configured: false,
             timeouts: Default::default(),
         });
         sims.push(sim);

@@ -92,7 +92,8 @@ async fn sim7600_boot_lines_are_not_the_identity() {
 }
 
 /// A SIM without an SMSC (Huawei E220: smslib-v3 PR 12; gammu issue 541): `probe` shows
-/// it with the fix; a send is the modem's fault, with the fix, and the modem is failing.
+/// it with the fix; without `[sms] smsc` the modem is failing with the fix; a send that
+/// gets 330 is the modem's fault, with the fix.
 #[tokio::test]
 async fn a_sim_without_smsc_is_the_modems_fault() {
     let mut sim_config = SimConfig::fast(Profile::Generic);
@@ -108,6 +109,17 @@ async fn a_sim_without_smsc_is_the_modems_fault() {
         .unwrap_or_default();
     assert!(smsc.contains("set `[sms] smsc`"), "{smsc}");
 
+    // Without `[sms] smsc` the modem cannot send at all: failing, with the fix.
+    let driver = Driver::spawn(cfg.clone());
+    let failing = driver.wait_state(ModemState::Failing).await;
+    let error = failing.last_error.unwrap_or_default();
+    assert!(error.contains("set `[sms] smsc`"), "{error}");
+    drop(driver);
+
+    // With `[sms] smsc` configured the modem is ready; a PDU that still leaves the SMSC to
+    // the SIM is refused with 330: the modem's fault, with the fix, and the modem failing.
+    let mut cfg = cfg;
+    cfg.smsc_configured = true;
     let driver = Driver::spawn(cfg);
     let ready = driver.wait_state(ModemState::Ready).await;
     assert!(

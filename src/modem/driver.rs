@@ -179,6 +179,7 @@ pub async fn send_message(
             pin: config.pin.as_deref(),
             imei: config.imei.as_deref(),
             status_reports: config.status_reports,
+            smsc_configured: config.smsc_configured,
         };
         let result = match session.init(&options).await {
             Ok(_) => session.send(parts).await.map_err(ModemError::from),
@@ -328,6 +329,7 @@ impl Worker {
             pin,
             imei: self.config.imei.as_deref(),
             status_reports: self.config.status_reports,
+            smsc_configured: self.config.smsc_configured,
         };
         let initialised =
             match rejecting(&mut self.jobs, &self.status, session.init(&options)).await {
@@ -356,6 +358,7 @@ impl Worker {
                             s.identity = identity;
                         }
                         s.last_error = Some(error.to_string());
+                        s.fix = None;
                     });
                     return Flow::Reopen;
                 }

@@ -94,6 +94,12 @@ pub enum InitError {
     /// The modem on the port is not the one the configuration binds to.
     #[error("wrong modem on this port: its IMEI is {found}, the configuration expects {expected}")]
     WrongImei { found: String, expected: String },
+    /// The SIM holds no service centre number and `[sms] smsc` is not set: every send
+    /// would fail with `+CMS ERROR: 330`.
+    #[error(
+        "the SIM holds no SMS centre number (AT+CSCA? is empty): set `[sms] smsc` to the operator's SMSC number, or store it on the SIM with AT+CSCA"
+    )]
+    NoSmsc,
     /// No registration within the configured time; the text says what the modem reported
     /// last (searching, denied, ...).
     #[error("not registered: {0}")]

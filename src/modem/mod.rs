@@ -25,6 +25,7 @@
 //!         pin: None,
 //!         imei: None,
 //!         status_reports: true,
+//!         smsc_configured: false,
 //!         timeouts: ModemTimeouts::default(),
 //!     },
 //!     events,
@@ -68,6 +69,9 @@ pub struct ModemConfig {
     pub imei: Option<String>,
     /// Whether to ask the network for delivery reports.
     pub status_reports: bool,
+    /// Whether `[sms] smsc` is configured (every PDU then names the SMSC): a SIM without
+    /// one is only a problem when it is not.
+    pub smsc_configured: bool,
     pub timeouts: ModemTimeouts,
 }
 

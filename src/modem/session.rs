@@ -41,6 +41,7 @@ pub(crate) struct InitOptions<'a> {
     pub pin: Option<&'a str>,
     pub imei: Option<&'a str>,
     pub status_reports: bool,
+    pub smsc_configured: bool,
 }
 
 /// What the initialisation sequence learnt.
@@ -197,6 +198,9 @@ impl Session {
         self.storage().await?;
         self.sim_identity().await?;
         let smsc = self.service_centre().await?;
+        if smsc == Some(None) && !options.smsc_configured {
+            return Err(InitError::NoSmsc);
+        }
         // Registration changes as URCs, so the wait below and the idle loop hear of them
         // at once; polling covers modems that refuse this.
         self.enable_registration_reports().await?;
@@ -1015,6 +1019,7 @@ mod tests {
         pin: None,
         imei: None,
         status_reports: true,
+        smsc_configured: false,
     };
 
     #[tokio::test(start_paused = true)]

@@ -64,6 +64,7 @@ pub fn config(name: &str, port: PathBuf) -> ModemConfig {
         pin: None,
         imei: None,
         status_reports: false,
+        smsc_configured: false,
         timeouts: timeouts(),
     }
 }
