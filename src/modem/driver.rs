@@ -16,6 +16,7 @@
 //!      │ registered
 //!      ▼
 //!    Ready ◀──▶ Sending          Ready ──registration lost──▶ Failing ──registered──▶ Ready
+//!    Sending ──the modem's fault (+CMS 330, no SIM, ...)──▶ Failing ──backoff──▶ Connecting
 //!      │ port lost (EIO/EOF)          │ 3 unanswered commands: AT+CFUN=1,1 / ATZ, reopen
 //!      ▼                              ▼
 //!  Disconnected ──backoff──▶ Connecting
