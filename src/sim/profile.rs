@@ -35,7 +35,7 @@ pub enum Profile {
     /// A SIMCom SIM7670G-like LTE Cat-1 module: the `AT+CMGS` prompt framed as CR LF `>`
     /// CR LF (gammu issue 1176, fixed by PR 1177).
     Sim7670,
-    /// A u-blox LARA-R6-like LTE module: the prompt is a bare `>`, with no line ending
+    /// A u-blox LARA-L6-like LTE module (LARA-L6004D in the source): the prompt is a bare `>`, with no line ending
     /// before it and no space after it (RIOT-OS PR 20016).
     Lara,
 }
@@ -167,7 +167,7 @@ impl Profile {
             Profile::Sim7080 => "SIM7080",
             Profile::Sim7600 => "SIMCOM_SIM7600G-H",
             Profile::Sim7670 => "A7670G-LABE",
-            Profile::Lara => "LARA-R6001D",
+            Profile::Lara => "LARA-L6004D",
         }
     }
 
