@@ -416,11 +416,11 @@ fn cms_errors_are_classified() {
     // (code, variant, permanent, concerns the modem)
     let cases = [
         (1, E::UnassignedNumber, true, false),
-        (8, E::OperatorDeterminedBarring, true, false),
+        (8, E::OperatorDeterminedBarring, true, true),
         (10, E::CallBarred, true, false),
         (21, E::ShortMessageTransferRejected, true, false),
         (27, E::DestinationOutOfService, false, false),
-        (28, E::UnidentifiedSubscriber, true, false),
+        (28, E::UnidentifiedSubscriber, false, true),
         (29, E::FacilityRejected, true, false),
         (30, E::UnknownSubscriber, true, false),
         (38, E::NetworkOutOfOrder, false, false),
@@ -442,12 +442,32 @@ fn cms_errors_are_classified() {
         (322, E::MemoryFull, false, true),
         (330, E::SmscAddressUnknown, true, true),
         (331, E::NoNetworkService, false, true),
-        (332, E::NetworkTimeout, false, false),
+        (332, E::NetworkTimeout, false, true),
         (340, E::NoCnmaExpected, true, false),
         (500, E::UnknownError, false, false),
         (512, E::Unknown(512), false, false),
         (77, E::Unknown(77), false, false),
     ];
+    // Whose fault: the message's, a passing condition's, or the modem's.
+    for (code, blame) in [
+        (30, Blame::Message),
+        (42, Blame::Passing),
+        (314, Blame::Passing),
+        (212, Blame::Passing),
+        (330, Blame::Modem),
+        (302, Blame::Modem),
+        (28, Blame::Modem),
+        (512, Blame::Passing),
+    ] {
+        assert_eq!(E::from_code(code).blame(), blame, "{code}");
+    }
+    assert_eq!(CmeError::SimBusy.blame(), Blame::Passing);
+    assert_eq!(CmeError::SimNotInserted.blame(), Blame::Modem);
+    assert!(
+        E::SmscAddressUnknown
+            .fix()
+            .is_some_and(|f| f.contains("[sms] smsc"))
+    );
     for (code, variant, permanent, modem) in cases {
         let error = E::from_code(code);
         assert_eq!(error, variant, "{code}");
