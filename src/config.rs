@@ -71,6 +71,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub sms: SmsConfig,
     pub simulator: SimulatorConfig,
+    /// The `[[endpoint]]` tables: other senders of codes (validated by `crate::endpoint`).
+    pub endpoint: Vec<crate::endpoint::EndpointConfig>,
 }
 
 /// `[http]`: the two listeners.
@@ -462,6 +464,7 @@ struct RawConfig {
     limits: RawLimits,
     sms: RawSms,
     simulator: RawSimulator,
+    endpoint: Vec<crate::endpoint::EndpointConfig>,
 }
 
 impl Default for RawConfig {
@@ -475,6 +478,7 @@ impl Default for RawConfig {
             limits: RawLimits::default(),
             sms: RawSms::default(),
             simulator: RawSimulator::default(),
+            endpoint: Vec::new(),
         }
     }
 }
@@ -714,6 +718,9 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     );
 
     let modems = validate_modems(&mut c, raw.modem);
+    for (key, message) in crate::endpoint::config::validate(&raw.endpoint, &path) {
+        c.problem(key, message);
+    }
 
     let q = raw.queue;
     let ttl = c.secs("queue.ttl_secs", q.ttl_secs, 30, 86_400);
@@ -851,6 +858,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
             profile: sim.profile,
             send_latency,
         },
+        endpoint: raw.endpoint,
     })
 }
 
