@@ -88,7 +88,6 @@ fn code_at(value: &Value, pointer: &str, name: &str) -> Result<Option<String>, M
     match resolve(value, pointer) {
         Some(Value::Number(n)) if n.is_u64() => Ok(Some(n.to_string())),
         _ => string_at(value, pointer, name),
-        Some(_) => Err(MapError::NotString(name.to_owned())),
     }
 }
 
