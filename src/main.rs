@@ -502,7 +502,9 @@ fn sign_endpoint(args: SignArgs) -> anyhow::Result<()> {
     let timestamp = || -> anyhow::Result<String> {
         match &args.timestamp {
             Some(ts) if ownid_digits(ts) => Ok(ts.clone()),
-            Some(ts) => anyhow::bail!("--timestamp {ts:?} is not Unix time in seconds (decimal digits)"),
+            Some(ts) => {
+                anyhow::bail!("--timestamp {ts:?} is not Unix time in seconds (decimal digits)")
+            }
             None => Ok((unix_now_ms()? / 1000).to_string()),
         }
     };
@@ -533,7 +535,10 @@ fn sign_endpoint(args: SignArgs) -> anyhow::Result<()> {
             let keys = Keys::raw_lines(&text)
                 .map_err(|e| anyhow::anyhow!("the secret file {secret_path} is unusable: {e}"))?;
             let (ts, body) = (timestamp()?, body()?);
-            println!("ZITADEL-Signature: {}", verify::sign_zitadel(&keys, &ts, &body));
+            println!(
+                "ZITADEL-Signature: {}",
+                verify::sign_zitadel(&keys, &ts, &body)
+            );
         }
         "json" => match &args.user {
             Some(user) => println!("Authorization: {}", verify::basic(user, &token()?)),

@@ -45,7 +45,12 @@ async fn no_code_text_or_full_number_reaches_the_log_for_any_kind() {
     let mut service =
         ServiceProcess::start_logging(&config, "trace", std::fs::File::create(&log_path).unwrap());
     let client = reqwest::Client::new();
-    wait_for_200(&client, &format!("http://{admin}/readyz"), Duration::from_secs(30)).await;
+    wait_for_200(
+        &client,
+        &format!("http://{admin}/readyz"),
+        Duration::from_secs(30),
+    )
+    .await;
     let url = |p: &str| format!("http://{public}{p}");
     let ts = || (now_ms() / 1000).to_string();
     let sw_keys = Keys::standard_webhooks(SW).unwrap();
@@ -57,7 +62,10 @@ async fn no_code_text_or_full_number_reaches_the_log_for_any_kind() {
             .post(url(path))
             .header("webhook-id", "msg_1")
             .header("webhook-timestamp", &t)
-            .header("webhook-signature", verify::sign_standard_webhooks(&sw_keys, "msg_1", &t, body.as_bytes()))
+            .header(
+                "webhook-signature",
+                verify::sign_standard_webhooks(&sw_keys, "msg_1", &t, body.as_bytes()),
+            )
             .body(body)
             .send()
             .await
@@ -72,11 +80,22 @@ async fn no_code_text_or_full_number_reaches_the_log_for_any_kind() {
     assert_eq!(sw_post("/s", supabase("447400123451", "735194")).await, 200);
     assert_eq!(sw_post("/s", supabase("447400123451", "735194")).await, 200);
     assert_eq!(sw_post("/s", supabase("19005550123", "930411")).await, 422);
-    let sw_body = serde_json::json!({"p": "+4915123456782", "t": "Ihr Bestätigungscode lautet 628410"}).to_string();
+    let sw_body =
+        serde_json::json!({"p": "+4915123456782", "t": "Ihr Bestätigungscode lautet 628410"})
+            .to_string();
     assert_eq!(sw_post("/w", sw_body).await, 200);
     let z_body = serde_json::json!({"contextInfo": {"recipientPhoneNumber": "+12015550123"}, "templateData": {"text": "Код подтверждения: 551903"}, "args": {"code": "551903"}}).to_string();
     let t = ts();
-    let r = client.post(url("/z")).header("ZITADEL-Signature", verify::sign_zitadel(&z_keys, &t, z_body.as_bytes())).body(z_body).send().await.unwrap();
+    let r = client
+        .post(url("/z"))
+        .header(
+            "ZITADEL-Signature",
+            verify::sign_zitadel(&z_keys, &t, z_body.as_bytes()),
+        )
+        .body(z_body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let r = client
         .post(url("/j"))
@@ -87,17 +106,27 @@ async fn no_code_text_or_full_number_reaches_the_log_for_any_kind() {
         .unwrap();
     assert_eq!(r.status(), 202);
     let r = client
-        .post(url(&format!("/2010-04-01/Accounts/{ACCOUNT}/Messages.json")))
+        .post(url(&format!(
+            "/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
+        )))
         .header("authorization", verify::basic(ACCOUNT, TOKEN))
-        .form(&[("To", "+12015550124"), ("Body", "Your verification code is 480213")])
+        .form(&[
+            ("To", "+12015550124"),
+            ("Body", "Your verification code is 480213"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
     let r = client
-        .post(url(&format!("/2010-04-01/Accounts/{ACCOUNT}/Messages.json")))
+        .post(url(&format!(
+            "/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
+        )))
         .header("authorization", verify::basic(ACCOUNT, TOKEN))
-        .form(&[("To", "+15551234567"), ("Body", "Your verification code is 771234")])
+        .form(&[
+            ("To", "+15551234567"),
+            ("Body", "Your verification code is 771234"),
+        ])
         .send()
         .await
         .unwrap();
@@ -115,13 +144,33 @@ async fn no_code_text_or_full_number_reaches_the_log_for_any_kind() {
     service.kill_9();
 
     let log = std::fs::read_to_string(&log_path).unwrap();
-    assert!(log.contains("duplicate of an accepted message"), "the retry is logged:\n{log}");
-    assert!(log.contains("request refused"), "refusals are logged:\n{log}");
+    assert!(
+        log.contains("duplicate of an accepted message"),
+        "the retry is logged:\n{log}"
+    );
+    assert!(
+        log.contains("request refused"),
+        "refusals are logged:\n{log}"
+    );
     for secret in [
-        "735194", "930411", "628410", "551903", "204817", "480213", "771234",
-        "Bestätigungscode", "Код", "verification code", "Login code",
-        "447400123451", "19005550123", "4915123456782", "12015550123", "447400123459",
-        "12015550124", "15551234567",
+        "735194",
+        "930411",
+        "628410",
+        "551903",
+        "204817",
+        "480213",
+        "771234",
+        "Bestätigungscode",
+        "Код",
+        "verification code",
+        "Login code",
+        "447400123451",
+        "19005550123",
+        "4915123456782",
+        "12015550123",
+        "447400123459",
+        "12015550124",
+        "15551234567",
     ] {
         assert!(!log.contains(secret), "{secret:?} is in the log:\n{log}");
     }

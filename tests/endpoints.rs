@@ -174,7 +174,10 @@ impl Harness {
         self.client
             .post(self.url("/hooks/zitadel"))
             .header("content-type", "application/json")
-            .header("ZITADEL-Signature", verify::sign_zitadel(&keys, &ts, body.as_bytes()))
+            .header(
+                "ZITADEL-Signature",
+                verify::sign_zitadel(&keys, &ts, body.as_bytes()),
+            )
             .body(body.to_owned())
             .send()
             .await
@@ -259,7 +262,9 @@ async fn every_kind_reaches_the_modem_as_the_expected_pdu() {
     let h = Harness::start(1, |_| {}).await;
     h.wait_ready().await;
 
-    let r = h.supabase(&supabase_body("447400123456", "561166"), "msg_1").await;
+    let r = h
+        .supabase(&supabase_body("447400123456", "561166"), "msg_1")
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/json");
     assert_eq!(r.text().await.unwrap(), "{}");
@@ -271,18 +276,27 @@ async fn every_kind_reaches_the_modem_as_the_expected_pdu() {
     assert_eq!(r.text().await.unwrap(), "{}");
 
     let r = h
-        .zitadel(&zitadel_body("+12015550123", "Your ZITADEL code is 551903", "551903"))
+        .zitadel(&zitadel_body(
+            "+12015550123",
+            "Your ZITADEL code is 551903",
+            "551903",
+        ))
         .await;
     assert_eq!(r.status(), 200);
 
     let r = h
-        .json(r#"{"to":"+447400123457","message":"Your login code: 628410"}"#, BEARER)
+        .json(
+            r#"{"to":"+447400123457","message":"Your login code: 628410"}"#,
+            BEARER,
+        )
         .await;
     assert_eq!(r.status(), 202);
     let id: serde_json::Value = r.json().await.unwrap();
     assert!(id["id"].as_str().is_some_and(|s| !s.is_empty()), "{id}");
 
-    let r = h.twilio("+12015550124", "Your code is 930411", AUTH_TOKEN).await;
+    let r = h
+        .twilio("+12015550124", "Your code is 930411", AUTH_TOKEN)
+        .await;
     assert_eq!(r.status(), 201);
     let resource: serde_json::Value = r.json().await.unwrap();
     let sid = resource["sid"].as_str().unwrap().to_owned();
@@ -291,8 +305,16 @@ async fn every_kind_reaches_the_modem_as_the_expected_pdu() {
     assert_eq!(resource["to"], "+12015550124");
     assert_eq!(resource["num_segments"], "1");
     assert_eq!(resource["account_sid"], ACCOUNT);
-    assert_eq!(resource["uri"], format!("/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json"));
-    assert!(resource["date_created"].as_str().unwrap().ends_with("+0000"));
+    assert_eq!(
+        resource["uri"],
+        format!("/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json")
+    );
+    assert!(
+        resource["date_created"]
+            .as_str()
+            .unwrap()
+            .ends_with("+0000")
+    );
 
     let expected = [
         expected_pdu("+447400123456", "Your code is 561166"),
@@ -316,7 +338,9 @@ async fn every_kind_reaches_the_modem_as_the_expected_pdu() {
     let status = eventually(WAIT, "Twilio status sent", async || {
         let v: serde_json::Value = h
             .client
-            .get(h.url(&format!("/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json")))
+            .get(h.url(&format!(
+                "/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json"
+            )))
             .header("authorization", verify::basic(ACCOUNT, AUTH_TOKEN))
             .send()
             .await
@@ -338,12 +362,19 @@ async fn every_kind_reaches_the_modem_as_the_expected_pdu() {
 #[tokio::test]
 async fn twilio_status_needs_credentials_and_a_real_sid() {
     let h = Harness::start(0, |c| c.limits.no_modem_grace = Duration::from_secs(600)).await;
-    let r = h.twilio("+12015550124", "Your code is 930411", AUTH_TOKEN).await;
+    let r = h
+        .twilio("+12015550124", "Your code is 930411", AUTH_TOKEN)
+        .await;
     assert_eq!(r.status(), 201);
-    let sid = r.json::<serde_json::Value>().await.unwrap()["sid"].as_str().unwrap().to_owned();
+    let sid = r.json::<serde_json::Value>().await.unwrap()["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let get = async |sid: &str, token: &str| {
         h.client
-            .get(h.url(&format!("/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json")))
+            .get(h.url(&format!(
+                "/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json"
+            )))
             .header("authorization", verify::basic(ACCOUNT, token))
             .send()
             .await
@@ -351,10 +382,16 @@ async fn twilio_status_needs_credentials_and_a_real_sid() {
     };
     let ok = get(&sid, AUTH_TOKEN).await;
     assert_eq!(ok.status(), 200);
-    assert_eq!(ok.json::<serde_json::Value>().await.unwrap()["status"], "queued");
+    assert_eq!(
+        ok.json::<serde_json::Value>().await.unwrap()["status"],
+        "queued"
+    );
     let wrong_token = get(&sid, "nope").await;
     assert_eq!(wrong_token.status(), 401);
-    assert_eq!(wrong_token.json::<serde_json::Value>().await.unwrap()["code"], 20003);
+    assert_eq!(
+        wrong_token.json::<serde_json::Value>().await.unwrap()["code"],
+        20003
+    );
     // The same id with a forged tag is not found.
     let forged = format!("SM{}{}", "0".repeat(16), &sid[18..]);
     assert_eq!(get(&forged, AUTH_TOKEN).await.status(), 404);
@@ -373,7 +410,10 @@ async fn every_refusal_stores_and_sends_nothing() {
     let sig = verify::sign_standard_webhooks(&keys, "msg_1", &ts, good.as_bytes());
     let stale_sig = verify::sign_standard_webhooks(&keys, "msg_1", &stale, good.as_bytes());
     let post_sw = async |body: &str, id: Option<&str>, ts: Option<&str>, sig: Option<&str>| {
-        let mut r = h.client.post(h.url("/hooks/supabase-sms")).body(body.to_owned());
+        let mut r = h
+            .client
+            .post(h.url("/hooks/supabase-sms"))
+            .body(body.to_owned());
         if let Some(v) = id {
             r = r.header("webhook-id", v);
         }
@@ -386,38 +426,111 @@ async fn every_refusal_stores_and_sends_nothing() {
         r.send().await.unwrap()
     };
     let mut answers = vec![
-        ("no signature", post_sw(&good, Some("msg_1"), Some(&ts), None).await, 401),
-        ("empty v1,", post_sw(&good, Some("msg_1"), Some(&ts), Some("v1,")).await, 401),
-        ("truncated", post_sw(&good, Some("msg_1"), Some(&ts), Some(&sig[..sig.len() - 4])).await, 401),
-        ("other id", post_sw(&good, Some("msg_2"), Some(&ts), Some(&sig)).await, 401),
-        ("stale", post_sw(&good, Some("msg_1"), Some(&stale), Some(&stale_sig)).await, 401),
-        ("body changed", post_sw(&supabase_body("447400123456", "561167"), Some("msg_1"), Some(&ts), Some(&sig)).await, 401),
+        (
+            "no signature",
+            post_sw(&good, Some("msg_1"), Some(&ts), None).await,
+            401,
+        ),
+        (
+            "empty v1,",
+            post_sw(&good, Some("msg_1"), Some(&ts), Some("v1,")).await,
+            401,
+        ),
+        (
+            "truncated",
+            post_sw(&good, Some("msg_1"), Some(&ts), Some(&sig[..sig.len() - 4])).await,
+            401,
+        ),
+        (
+            "other id",
+            post_sw(&good, Some("msg_2"), Some(&ts), Some(&sig)).await,
+            401,
+        ),
+        (
+            "stale",
+            post_sw(&good, Some("msg_1"), Some(&stale), Some(&stale_sig)).await,
+            401,
+        ),
+        (
+            "body changed",
+            post_sw(
+                &supabase_body("447400123456", "561167"),
+                Some("msg_1"),
+                Some(&ts),
+                Some(&sig),
+            )
+            .await,
+            401,
+        ),
     ];
     // Signed correctly, but the payload is wrong.
     for (what, body, status) in [
         ("not JSON", "{\"user\":".to_owned(), 400),
-        ("no otp", r#"{"user":{"phone":"447400123456"},"sms":{}}"#.to_owned(), 400),
+        (
+            "no otp",
+            r#"{"user":{"phone":"447400123456"},"sms":{}}"#.to_owned(),
+            400,
+        ),
         ("premium rate", supabase_body("19005550123", "1"), 422),
         ("invalid number", supabase_body("15551234567", "1"), 422),
     ] {
         answers.push((what, h.supabase(&body, "msg_x").await, status));
     }
-    answers.push(("zitadel unsigned", h.client.post(h.url("/hooks/zitadel")).body(zitadel_body("+12015550123", "c 1", "1")).send().await.unwrap(), 401));
-    answers.push(("zitadel text too long", h.zitadel(&zitadel_body("+12015550123", &"x".repeat(161), "1")).await, 422));
-    answers.push(("json wrong token", h.json(r#"{"to":"+447400123457","message":"x"}"#, "wrong").await, 401));
-    answers.push(("json missing pointer", h.json(r#"{"message":"x"}"#, BEARER).await, 400));
-    answers.push(("standard wrong key", {
-        let keys = Keys::standard_webhooks(SUPABASE_SECRET).unwrap();
-        let body = r#"{"data":{"phone":"+4915123456789","code":"1"}}"#;
-        let ts = (now_ms() / 1000).to_string();
-        h.client.post(h.url("/hooks/sw")).header("webhook-id", "m").header("webhook-timestamp", &ts)
-            .header("webhook-signature", verify::sign_standard_webhooks(&keys, "m", &ts, body.as_bytes()))
-            .body(body).send().await.unwrap()
-    }, 401));
+    answers.push((
+        "zitadel unsigned",
+        h.client
+            .post(h.url("/hooks/zitadel"))
+            .body(zitadel_body("+12015550123", "c 1", "1"))
+            .send()
+            .await
+            .unwrap(),
+        401,
+    ));
+    answers.push((
+        "zitadel text too long",
+        h.zitadel(&zitadel_body("+12015550123", &"x".repeat(161), "1"))
+            .await,
+        422,
+    ));
+    answers.push((
+        "json wrong token",
+        h.json(r#"{"to":"+447400123457","message":"x"}"#, "wrong")
+            .await,
+        401,
+    ));
+    answers.push((
+        "json missing pointer",
+        h.json(r#"{"message":"x"}"#, BEARER).await,
+        400,
+    ));
+    answers.push((
+        "standard wrong key",
+        {
+            let keys = Keys::standard_webhooks(SUPABASE_SECRET).unwrap();
+            let body = r#"{"data":{"phone":"+4915123456789","code":"1"}}"#;
+            let ts = (now_ms() / 1000).to_string();
+            h.client
+                .post(h.url("/hooks/sw"))
+                .header("webhook-id", "m")
+                .header("webhook-timestamp", &ts)
+                .header(
+                    "webhook-signature",
+                    verify::sign_standard_webhooks(&keys, "m", &ts, body.as_bytes()),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        },
+        401,
+    ));
     for (what, response, status) in answers {
         assert_eq!(response.status().as_u16(), status, "{what}");
         let json: serde_json::Value = response.json().await.unwrap_or_default();
-        assert!(json["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {json}");
+        assert!(
+            json["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: {json}"
+        );
     }
     // Twilio's refusals are Twilio-shaped, with Twilio's codes.
     for (what, to, text, token, status, code) in [
@@ -431,12 +544,24 @@ async fn every_refusal_stores_and_sends_nothing() {
         let json: serde_json::Value = r.json().await.unwrap();
         assert_eq!(json["code"], code, "{what}: {json}");
         assert_eq!(json["status"], status, "{what}");
-        assert!(json["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}");
-        assert_eq!(json["more_info"], format!("https://www.twilio.com/docs/errors/{code}"));
+        assert!(
+            json["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
+        assert_eq!(
+            json["more_info"],
+            format!("https://www.twilio.com/docs/errors/{code}")
+        );
     }
-    assert!(h.messages().await.is_empty(), "a refused request stored something");
+    assert!(
+        h.messages().await.is_empty(),
+        "a refused request stored something"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(h.sims[0].received().is_empty(), "a refused request was sent");
+    assert!(
+        h.sims[0].received().is_empty(),
+        "a refused request was sent"
+    );
     h.service.stop().await;
 }
 
@@ -452,10 +577,20 @@ async fn a_platform_retry_gets_the_success_answer_and_no_second_sms() {
         assert_eq!(r.text().await.unwrap(), "{}");
     }
     // Another code to the same number is a new message.
-    assert_eq!(h.supabase(&supabase_body("447400123456", "561167"), "msg_d").await.status(), 200);
+    assert_eq!(
+        h.supabase(&supabase_body("447400123456", "561167"), "msg_d")
+            .await
+            .status(),
+        200
+    );
     // The same text through Twilio (no code): deduplicated by text.
     for _ in 0..2 {
-        assert_eq!(h.twilio("+12015550124", "Your code is 1", AUTH_TOKEN).await.status(), 201);
+        assert_eq!(
+            h.twilio("+12015550124", "Your code is 1", AUTH_TOKEN)
+                .await
+                .status(),
+            201
+        );
     }
     eventually(WAIT, "three messages sent", async || {
         let m = h.messages().await;
@@ -464,8 +599,20 @@ async fn a_platform_retry_gets_the_success_answer_and_no_second_sms() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(h.sims[0].received().len(), 3);
-    assert_eq!(h.service.app.metrics.endpoint_requests("supabase", "duplicate"), 2);
-    assert_eq!(h.service.app.metrics.endpoint_requests("twilio", "duplicate"), 1);
+    assert_eq!(
+        h.service
+            .app
+            .metrics
+            .endpoint_requests("supabase", "duplicate"),
+        2
+    );
+    assert_eq!(
+        h.service
+            .app
+            .metrics
+            .endpoint_requests("twilio", "duplicate"),
+        1
+    );
     h.service.stop().await;
 }
 
@@ -477,13 +624,38 @@ async fn the_rate_limit_counts_across_endpoints() {
     })
     .await;
     let number = "+447400123456";
-    assert_eq!(h.supabase(&supabase_body("447400123456", "1"), "m1").await.status(), 200);
-    assert_eq!(h.json(&format!(r#"{{"to":"{number}","message":"code 2"}}"#), BEARER).await.status(), 202);
-    assert_eq!(support::post_signed(&h.client, &h.url("/ownid/sms"), &support::body(number, "code 3")).await.status(), 202);
+    assert_eq!(
+        h.supabase(&supabase_body("447400123456", "1"), "m1")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        h.json(
+            &format!(r#"{{"to":"{number}","message":"code 2"}}"#),
+            BEARER
+        )
+        .await
+        .status(),
+        202
+    );
+    assert_eq!(
+        support::post_signed(
+            &h.client,
+            &h.url("/ownid/sms"),
+            &support::body(number, "code 3")
+        )
+        .await
+        .status(),
+        202
+    );
     let limited = h.twilio(number, "code 4", AUTH_TOKEN).await;
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().contains_key("retry-after"));
-    assert_eq!(limited.json::<serde_json::Value>().await.unwrap()["code"], 20429);
+    assert_eq!(
+        limited.json::<serde_json::Value>().await.unwrap()["code"],
+        20429
+    );
     let limited = h.zitadel(&zitadel_body(number, "code 5", "5")).await;
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().contains_key("retry-after"));

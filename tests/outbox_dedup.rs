@@ -32,21 +32,36 @@ async fn a_key_within_its_window_is_a_duplicate_and_after_it_is_not() {
     let outbox = open(&path);
     let key = [0xAB; 32];
     let other = [0xCD; 32];
-    let first = outbox.enqueue_dedup(message(T0), key, T0 + 30_000).await.unwrap();
+    let first = outbox
+        .enqueue_dedup(message(T0), key, T0 + 30_000)
+        .await
+        .unwrap();
     assert!(!first.duplicate);
-    let retry = outbox.enqueue_dedup(message(T0 + 29_999), key, T0 + 59_999).await.unwrap();
+    let retry = outbox
+        .enqueue_dedup(message(T0 + 29_999), key, T0 + 59_999)
+        .await
+        .unwrap();
     assert!(retry.duplicate);
     assert_eq!(retry.id, first.id);
-    let different = outbox.enqueue_dedup(message(T0 + 1), other, T0 + 30_001).await.unwrap();
+    let different = outbox
+        .enqueue_dedup(message(T0 + 1), other, T0 + 30_001)
+        .await
+        .unwrap();
     assert!(!different.duplicate);
     assert_eq!(outbox.counts().queued, 2, "a duplicate stored nothing");
     // The window is kept across a restart.
     outbox.shutdown().await.unwrap();
     let outbox = open(&path);
-    let again = outbox.enqueue_dedup(message(T0 + 20_000), key, T0 + 50_000).await.unwrap();
+    let again = outbox
+        .enqueue_dedup(message(T0 + 20_000), key, T0 + 50_000)
+        .await
+        .unwrap();
     assert!(again.duplicate);
     // At the end of the window the same key is a new message.
-    let later = outbox.enqueue_dedup(message(T0 + 30_000), key, T0 + 60_000).await.unwrap();
+    let later = outbox
+        .enqueue_dedup(message(T0 + 30_000), key, T0 + 60_000)
+        .await
+        .unwrap();
     assert!(!later.duplicate);
     assert_ne!(later.id, first.id);
     assert_eq!(outbox.counts().queued, 3);
@@ -91,7 +106,10 @@ async fn a_version_1_database_is_migrated_with_its_messages() {
         .unwrap();
     let outbox = open(&path);
     assert_eq!(outbox.counts().queued, 1);
-    let fresh = outbox.enqueue_dedup(message(T0 + 1), [9; 32], T0 + 30_000).await.unwrap();
+    let fresh = outbox
+        .enqueue_dedup(message(T0 + 1), [9; 32], T0 + 30_000)
+        .await
+        .unwrap();
     assert!(!fresh.duplicate);
     let recent = outbox.recent(10).await.unwrap();
     assert_eq!(recent.len(), 2);

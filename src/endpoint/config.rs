@@ -89,7 +89,12 @@ impl EndpointConfig {
     }
 
     pub fn dedup(&self) -> Duration {
-        Duration::from_secs(self.dedup_secs.unwrap_or(DEFAULT_DEDUP_SECS).max(0).unsigned_abs())
+        Duration::from_secs(
+            self.dedup_secs
+                .unwrap_or(DEFAULT_DEDUP_SECS)
+                .max(0)
+                .unsigned_abs(),
+        )
     }
 
     /// The route this endpoint answers (Twilio: the account's Messages resource).
@@ -127,9 +132,10 @@ impl EndpointConfig {
                 (Some(path), _) => {
                     let text =
                         read(path).map_err(|e| format!("{}: {e}", key("bearer_token_file")))?;
-                    Credentials::Bearer(one_line(&text).map_err(|e| {
-                        format!("{}: {e}", key("bearer_token_file"))
-                    })?)
+                    Credentials::Bearer(
+                        one_line(&text)
+                            .map_err(|e| format!("{}: {e}", key("bearer_token_file")))?,
+                    )
                 }
                 (None, Some(user)) => {
                     let path = self.basic_password_file.as_deref().unwrap_or(Path::new(""));
@@ -251,29 +257,50 @@ pub fn validate(endpoints: &[EndpointConfig], ownid_path: &str) -> Vec<(String, 
         }
         let name = e.name();
         if name.is_empty() || name.chars().any(|c| c.is_control() || c == '"') {
-            p("name", format!("{name:?} must be non-empty, without quotes or control characters"));
+            p(
+                "name",
+                format!("{name:?} must be non-empty, without quotes or control characters"),
+            );
         } else if names.contains(&name) {
-            p("name", format!("two endpoints are named {name:?}; give each its own name"));
+            p(
+                "name",
+                format!("two endpoints are named {name:?}; give each its own name"),
+            );
         }
         names.push(name);
         if let Some(secs) = e.dedup_secs {
             if !(0..=3600).contains(&secs) {
-                p("dedup_secs", format!("must be between 0 and 3600, not {secs}"));
+                p(
+                    "dedup_secs",
+                    format!("must be between 0 and 3600, not {secs}"),
+                );
             }
         }
         match kind {
             Kind::Twilio => {
                 match &e.account_sid {
-                    None => p("account_sid", "missing: the Account SID the client uses (AC + 32 hex digits)".to_owned()),
-                    Some(sid) if !is_sid(sid, "AC") => p("account_sid", format!("{sid:?} is not an Account SID (AC + 32 hex digits)")),
+                    None => p(
+                        "account_sid",
+                        "missing: the Account SID the client uses (AC + 32 hex digits)".to_owned(),
+                    ),
+                    Some(sid) if !is_sid(sid, "AC") => p(
+                        "account_sid",
+                        format!("{sid:?} is not an Account SID (AC + 32 hex digits)"),
+                    ),
                     Some(_) => {}
                 }
                 if e.auth_token_file.is_none() {
-                    p("auth_token_file", "missing: the file holding the Auth Token".to_owned());
+                    p(
+                        "auth_token_file",
+                        "missing: the file holding the Auth Token".to_owned(),
+                    );
                 }
             }
             _ => match &e.path {
-                None => p("path", "missing: the URL path this endpoint answers".to_owned()),
+                None => p(
+                    "path",
+                    "missing: the URL path this endpoint answers".to_owned(),
+                ),
                 Some(path) => {
                     if !path.starts_with('/') {
                         p("path", format!("{path:?} must start with \"/\""));
@@ -281,7 +308,12 @@ pub fn validate(endpoints: &[EndpointConfig], ownid_path: &str) -> Vec<(String, 
                         .chars()
                         .find(|ch| !(ch.is_ascii_alphanumeric() || "/-._~".contains(*ch)))
                     {
-                        p("path", format!("{path:?} may only contain letters, digits and / - . _ ~ (found {bad:?})"));
+                        p(
+                            "path",
+                            format!(
+                                "{path:?} may only contain letters, digits and / - . _ ~ (found {bad:?})"
+                            ),
+                        );
                     } else if path == ownid_path {
                         p("path", format!("{path:?} is OwnID's endpoint (http.path)"));
                     } else if path.starts_with("/2010-04-01/") {
@@ -292,14 +324,31 @@ pub fn validate(endpoints: &[EndpointConfig], ownid_path: &str) -> Vec<(String, 
         }
         match kind {
             Kind::Supabase | Kind::StandardWebhooks | Kind::Zitadel if e.secret_file.is_none() => {
-                p("secret_file", "missing: the file holding the signing secret".to_owned())
+                p(
+                    "secret_file",
+                    "missing: the file holding the signing secret".to_owned(),
+                )
             }
             Kind::Json => match (&e.bearer_token_file, &e.basic_user, &e.basic_password_file) {
                 (Some(_), None, None) | (None, Some(_), Some(_)) => {}
-                (None, None, None) => p("bearer_token_file", "missing: set bearer_token_file, or basic_user and basic_password_file".to_owned()),
-                (Some(_), _, _) => p("basic_user", "set either bearer_token_file or basic_user and basic_password_file, not both".to_owned()),
-                (None, Some(_), None) => p("basic_password_file", "missing: basic_user needs basic_password_file".to_owned()),
-                (None, None, Some(_)) => p("basic_user", "missing: basic_password_file needs basic_user".to_owned()),
+                (None, None, None) => p(
+                    "bearer_token_file",
+                    "missing: set bearer_token_file, or basic_user and basic_password_file"
+                        .to_owned(),
+                ),
+                (Some(_), _, _) => p(
+                    "basic_user",
+                    "set either bearer_token_file or basic_user and basic_password_file, not both"
+                        .to_owned(),
+                ),
+                (None, Some(_), None) => p(
+                    "basic_password_file",
+                    "missing: basic_user needs basic_password_file".to_owned(),
+                ),
+                (None, None, Some(_)) => p(
+                    "basic_user",
+                    "missing: basic_password_file needs basic_user".to_owned(),
+                ),
             },
             _ => {}
         }
@@ -315,24 +364,44 @@ pub fn validate(endpoints: &[EndpointConfig], ownid_path: &str) -> Vec<(String, 
         ] {
             if let Some(pointer) = pointer {
                 if let Err(why) = super::map::check_pointer(pointer) {
-                    p(key, format!("{pointer:?} is not a JSON Pointer (RFC 6901): {why}"));
+                    p(
+                        key,
+                        format!("{pointer:?} is not a JSON Pointer (RFC 6901): {why}"),
+                    );
                 }
             }
         }
         if matches!(kind, Kind::StandardWebhooks | Kind::Json) {
             if e.phone_pointer.is_none() {
-                p("phone_pointer", "missing: where the phone number is in the JSON body, e.g. \"/phone\"".to_owned());
+                p(
+                    "phone_pointer",
+                    "missing: where the phone number is in the JSON body, e.g. \"/phone\""
+                        .to_owned(),
+                );
             }
             match (&e.text_pointer, &e.template) {
-                (None, None) => p("text_pointer", "missing: set text_pointer, or template with code_pointer".to_owned()),
-                (Some(_), Some(_)) => p("template", "set either text_pointer or template, not both".to_owned()),
-                (None, Some(_)) if e.code_pointer.is_none() => p("code_pointer", "missing: template needs code_pointer".to_owned()),
+                (None, None) => p(
+                    "text_pointer",
+                    "missing: set text_pointer, or template with code_pointer".to_owned(),
+                ),
+                (Some(_), Some(_)) => p(
+                    "template",
+                    "set either text_pointer or template, not both".to_owned(),
+                ),
+                (None, Some(_)) if e.code_pointer.is_none() => p(
+                    "code_pointer",
+                    "missing: template needs code_pointer".to_owned(),
+                ),
                 _ => {}
             }
         }
         let route = e.route();
         if let Some((_, j)) = routes.iter().find(|(r, _)| *r == route) {
-            let key = if kind == Kind::Twilio { "account_sid" } else { "path" };
+            let key = if kind == Kind::Twilio {
+                "account_sid"
+            } else {
+                "path"
+            };
             p(key, format!("{route:?} is already endpoint[{j}]'s"));
         }
         routes.push((route, i));
@@ -412,21 +481,57 @@ dedup_secs = 0
     fn each_mistake_is_named_by_its_key() {
         let cases = [
             ("kind = \"keycloak\"\npath = \"/k\"", "endpoint[0].kind"),
-            ("kind = \"supabase\"\npath = \"/s\"", "endpoint[0].secret_file"),
-            ("kind = \"supabase\"\npath = \"/s\"\nsecret_file = \"/x\"\ntemplate = \"no code\"", "endpoint[0].template"),
-            ("kind = \"supabase\"\npath = \"/ownid/sms\"\nsecret_file = \"/x\"", "endpoint[0].path"),
-            ("kind = \"supabase\"\nsecret_file = \"/x\"", "endpoint[0].path"),
-            ("kind = \"json\"\npath = \"/j\"\nbearer_token_file = \"/x\"\nphone_pointer = \"phone\"\ntext_pointer = \"/t\"", "endpoint[0].phone_pointer"),
-            ("kind = \"json\"\npath = \"/j\"\nbearer_token_file = \"/x\"\nphone_pointer = \"/p\"\ntext_pointer = \"/t~2\"", "endpoint[0].text_pointer"),
-            ("kind = \"json\"\npath = \"/j\"\nphone_pointer = \"/p\"\ntext_pointer = \"/t\"", "endpoint[0].bearer_token_file"),
-            ("kind = \"json\"\npath = \"/j\"\nbearer_token_file = \"/x\"\nphone_pointer = \"/p\"\ntemplate = \"{code}\"", "endpoint[0].code_pointer"),
-            ("kind = \"twilio\"\naccount_sid = \"AC12\"\nauth_token_file = \"/x\"", "endpoint[0].account_sid"),
-            ("kind = \"twilio\"\npath = \"/t\"\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token_file = \"/x\"", "endpoint[0].path"),
-            ("kind = \"zitadel\"\npath = \"/z\"\nsecret_file = \"/x\"\ndedup_secs = -1", "endpoint[0].dedup_secs"),
+            (
+                "kind = \"supabase\"\npath = \"/s\"",
+                "endpoint[0].secret_file",
+            ),
+            (
+                "kind = \"supabase\"\npath = \"/s\"\nsecret_file = \"/x\"\ntemplate = \"no code\"",
+                "endpoint[0].template",
+            ),
+            (
+                "kind = \"supabase\"\npath = \"/ownid/sms\"\nsecret_file = \"/x\"",
+                "endpoint[0].path",
+            ),
+            (
+                "kind = \"supabase\"\nsecret_file = \"/x\"",
+                "endpoint[0].path",
+            ),
+            (
+                "kind = \"json\"\npath = \"/j\"\nbearer_token_file = \"/x\"\nphone_pointer = \"phone\"\ntext_pointer = \"/t\"",
+                "endpoint[0].phone_pointer",
+            ),
+            (
+                "kind = \"json\"\npath = \"/j\"\nbearer_token_file = \"/x\"\nphone_pointer = \"/p\"\ntext_pointer = \"/t~2\"",
+                "endpoint[0].text_pointer",
+            ),
+            (
+                "kind = \"json\"\npath = \"/j\"\nphone_pointer = \"/p\"\ntext_pointer = \"/t\"",
+                "endpoint[0].bearer_token_file",
+            ),
+            (
+                "kind = \"json\"\npath = \"/j\"\nbearer_token_file = \"/x\"\nphone_pointer = \"/p\"\ntemplate = \"{code}\"",
+                "endpoint[0].code_pointer",
+            ),
+            (
+                "kind = \"twilio\"\naccount_sid = \"AC12\"\nauth_token_file = \"/x\"",
+                "endpoint[0].account_sid",
+            ),
+            (
+                "kind = \"twilio\"\npath = \"/t\"\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nauth_token_file = \"/x\"",
+                "endpoint[0].path",
+            ),
+            (
+                "kind = \"zitadel\"\npath = \"/z\"\nsecret_file = \"/x\"\ndedup_secs = -1",
+                "endpoint[0].dedup_secs",
+            ),
         ];
         for (body, key) in cases {
             let got = keys(&format!("[[endpoint]]\n{body}\n"));
-            assert!(got.contains(&key.to_owned()), "{body}: expected {key}, got {got:?}");
+            assert!(
+                got.contains(&key.to_owned()),
+                "{body}: expected {key}, got {got:?}"
+            );
         }
     }
 
@@ -458,8 +563,8 @@ secret_file = "/x"
         struct File {
             endpoint: Vec<EndpointConfig>,
         }
-        let err = toml::from_str::<File>("[[endpoint]]\nkind = \"json\"\nsecret = \"x\"\n")
-            .unwrap_err();
+        let err =
+            toml::from_str::<File>("[[endpoint]]\nkind = \"json\"\nsecret = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("secret"), "{err}");
     }
 }

@@ -78,11 +78,7 @@ impl From<MapError> for Refusal {
     }
 }
 
-async fn accept(
-    State((app, endpoint)): State<Shared>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn accept(State((app, endpoint)): State<Shared>, headers: HeaderMap, body: Body) -> Response {
     let result = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => accept_bytes(&app, &endpoint, &headers, bytes).await,
         Err(_) => Err(ApiError::TooLarge {
@@ -165,16 +161,18 @@ fn authenticate(
             now_ms,
             MAX_SKEW,
         ),
-        credentials => {
-            verify::verify_authorization(credentials, header(headers, "authorization"))
-        }
+        credentials => verify::verify_authorization(credentials, header(headers, "authorization")),
     }
 }
 
 /// The dedup key: a hash of endpoint, number and code (or text), never the code itself.
 fn dedup_key(endpoint: &str, number: &str, code: Option<&str>, text: &str) -> [u8; 32] {
     let mut h = Sha256::new();
-    for part in [b"smsbridge-dedup-v1".as_slice(), endpoint.as_bytes(), number.as_bytes()] {
+    for part in [
+        b"smsbridge-dedup-v1".as_slice(),
+        endpoint.as_bytes(),
+        number.as_bytes(),
+    ] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
@@ -359,7 +357,9 @@ async fn twilio_status(
     Path(file): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(e) = verify::verify_authorization(&endpoint.credentials, header(&headers, "authorization")) {
+    if let Err(e) =
+        verify::verify_authorization(&endpoint.credentials, header(&headers, "authorization"))
+    {
         return refuse(&endpoint, e.into());
     }
     let not_found = || {
@@ -450,7 +450,13 @@ mod tests {
     #[test]
     fn rfc2822_dates() {
         assert_eq!(super::rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
-        assert_eq!(super::rfc2822(1_796_166_112), "Tue, 01 Dec 2026 23:01:52 +0000");
-        assert_eq!(super::rfc2822(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+        assert_eq!(
+            super::rfc2822(1_796_166_112),
+            "Tue, 01 Dec 2026 23:01:52 +0000"
+        );
+        assert_eq!(
+            super::rfc2822(951_782_400),
+            "Tue, 29 Feb 2000 00:00:00 +0000"
+        );
     }
 }

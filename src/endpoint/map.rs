@@ -18,7 +18,10 @@ impl fmt::Debug for Mapped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mapped")
             .field("number", &crate::mask::phone(&self.number))
-            .field("text", &format_args!("<{} chars>", self.text.chars().count()))
+            .field(
+                "text",
+                &format_args!("<{} chars>", self.text.chars().count()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -140,7 +143,9 @@ pub fn map_json(config: &EndpointConfig, body: &[u8]) -> Result<Mapped, MapError
             let phone_pointer = config.phone_pointer.as_deref().unwrap_or("");
             let number = required(&value, phone_pointer, phone_pointer)?;
             let code = match &config.code_pointer {
-                Some(p) => Some(code_at(&value, p, p)?.ok_or_else(|| MapError::Missing(p.clone()))?),
+                Some(p) => {
+                    Some(code_at(&value, p, p)?.ok_or_else(|| MapError::Missing(p.clone()))?)
+                }
                 None => None,
             };
             let text = match (&config.text_pointer, &config.template, &code) {
@@ -200,14 +205,23 @@ mod tests {
         // The shape of Supabase Auth's Send SMS hook input (supabase/auth,
         // internal/hooks: SendSMSInput {user, sms: {otp}}); phones are stored without "+".
         let body = br#"{"user":{"id":"8f5b1c9e-3b5b-4f7e-9d7a-0c6d7b7f1a2e","aud":"authenticated","role":"authenticated","email":"","phone":"12015550123","app_metadata":{"provider":"phone","providers":["phone"]},"user_metadata":{},"identities":[],"created_at":"2024-05-01T10:00:00Z","updated_at":"2024-05-01T10:00:00Z","is_anonymous":false},"sms":{"otp":"561166"}}"#;
-        let c = cfg("kind = \"supabase\"\npath = \"/s\"\nsecret_file = \"/x\"\ntemplate = \"Your code is {code}\"");
+        let c = cfg(
+            "kind = \"supabase\"\npath = \"/s\"\nsecret_file = \"/x\"\ntemplate = \"Your code is {code}\"",
+        );
         let m = map_json(&c, body).unwrap();
         assert_eq!(m.number, "+12015550123");
         assert_eq!(m.text, "Your code is 561166");
         assert_eq!(m.code.as_deref(), Some("561166"));
-        let with_sms_phone = br#"{"user":{"phone":"447400000000"},"sms":{"otp":"1","phone":"+447400123456"}}"#;
-        assert_eq!(map_json(&c, with_sms_phone).unwrap().number, "+447400123456");
-        assert_eq!(map_json(&c, br#"{"user":{"phone":"1"}}"#).unwrap_err(), MapError::Missing("sms.otp".into()));
+        let with_sms_phone =
+            br#"{"user":{"phone":"447400000000"},"sms":{"otp":"1","phone":"+447400123456"}}"#;
+        assert_eq!(
+            map_json(&c, with_sms_phone).unwrap().number,
+            "+447400123456"
+        );
+        assert_eq!(
+            map_json(&c, br#"{"user":{"phone":"1"}}"#).unwrap_err(),
+            MapError::Missing("sms.otp".into())
+        );
         assert_eq!(map_json(&c, b"[1]").unwrap_err(), MapError::NotJson);
     }
 
@@ -216,19 +230,37 @@ mod tests {
         let body = br#"{"contextInfo":{"eventType":"user.human.phone.code.added","provider":{"id":"1","description":"smsbridge"},"recipientPhoneNumber":"+12015550123"},"templateData":{"title":"","text":"Your code is 482910","subject":""},"args":{"code":"482910","expiry":"5m0s"}}"#;
         let c = cfg("kind = \"zitadel\"\npath = \"/z\"\nsecret_file = \"/x\"");
         let m = map_json(&c, body).unwrap();
-        assert_eq!((m.number.as_str(), m.text.as_str(), m.code.as_deref()), ("+12015550123", "Your code is 482910", Some("482910")));
-        let t = cfg("kind = \"zitadel\"\npath = \"/z\"\nsecret_file = \"/x\"\ntemplate = \"Code: {code}\"");
+        assert_eq!(
+            (m.number.as_str(), m.text.as_str(), m.code.as_deref()),
+            ("+12015550123", "Your code is 482910", Some("482910"))
+        );
+        let t = cfg(
+            "kind = \"zitadel\"\npath = \"/z\"\nsecret_file = \"/x\"\ntemplate = \"Code: {code}\"",
+        );
         assert_eq!(map_json(&t, body).unwrap().text, "Code: 482910");
     }
 
     #[test]
     fn pointers_template_and_types() {
-        let c = cfg("kind = \"json\"\npath = \"/j\"\nbearer_token_file = \"/x\"\nphone_pointer = \"/to/number\"\ntemplate = \"{code} is your code\"\ncode_pointer = \"/otp\"");
+        let c = cfg(
+            "kind = \"json\"\npath = \"/j\"\nbearer_token_file = \"/x\"\nphone_pointer = \"/to/number\"\ntemplate = \"{code} is your code\"\ncode_pointer = \"/otp\"",
+        );
         let m = map_json(&c, br#"{"to":{"number":"+4915123456789"},"otp":123456}"#).unwrap();
-        assert_eq!((m.number.as_str(), m.text.as_str()), ("+4915123456789", "123456 is your code"));
-        assert_eq!(map_json(&c, br#"{"to":{"number":5},"otp":"1"}"#).unwrap_err(), MapError::NotString("/to/number".into()));
-        assert_eq!(map_json(&c, br#"{"to":{},"otp":"1"}"#).unwrap_err(), MapError::Missing("/to/number".into()));
-        let t = cfg("kind = \"json\"\npath = \"/j\"\nbearer_token_file = \"/x\"\nphone_pointer = \"/p\"\ntext_pointer = \"/t\"");
+        assert_eq!(
+            (m.number.as_str(), m.text.as_str()),
+            ("+4915123456789", "123456 is your code")
+        );
+        assert_eq!(
+            map_json(&c, br#"{"to":{"number":5},"otp":"1"}"#).unwrap_err(),
+            MapError::NotString("/to/number".into())
+        );
+        assert_eq!(
+            map_json(&c, br#"{"to":{},"otp":"1"}"#).unwrap_err(),
+            MapError::Missing("/to/number".into())
+        );
+        let t = cfg(
+            "kind = \"json\"\npath = \"/j\"\nbearer_token_file = \"/x\"\nphone_pointer = \"/p\"\ntext_pointer = \"/t\"",
+        );
         let m = map_json(&t, br#"{"p":"+12015550123","t":"hello"}"#).unwrap();
         assert_eq!((m.text.as_str(), m.code), ("hello", None));
     }

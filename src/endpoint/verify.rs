@@ -207,7 +207,10 @@ pub fn verify_standard_webhooks(
             continue;
         };
         for key in &keys.0 {
-            let expected = tag(key, &[id.as_bytes(), b".", timestamp.as_bytes(), b".", body]);
+            let expected = tag(
+                key,
+                &[id.as_bytes(), b".", timestamp.as_bytes(), b".", body],
+            );
             matched |= bool::from(expected.ct_eq(&given));
         }
     }
@@ -222,7 +225,10 @@ pub fn verify_standard_webhooks(
 
 /// The `webhook-signature` value for a request, signed with the first key.
 pub fn sign_standard_webhooks(keys: &Keys, id: &str, timestamp: &str, body: &[u8]) -> String {
-    let t = tag(keys.first(), &[id.as_bytes(), b".", timestamp.as_bytes(), b".", body]);
+    let t = tag(
+        keys.first(),
+        &[id.as_bytes(), b".", timestamp.as_bytes(), b".", body],
+    );
     format!("v1,{}", STANDARD.encode(t))
 }
 
@@ -311,7 +317,11 @@ pub fn verify_authorization(
         }
         _ => false,
     };
-    if ok { Ok(()) } else { Err(AuthError::BadCredentials) }
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthError::BadCredentials)
+    }
 }
 
 /// An `Authorization: Basic` value.
@@ -336,17 +346,31 @@ mod tests {
 
     fn sw(sig: &str) -> Result<Verified, AuthError> {
         let keys = Keys::standard_webhooks(SW_SECRET).unwrap();
-        verify_standard_webhooks(&keys, Some(SW_ID), Some(SW_TS), Some(sig), SW_BODY.as_bytes(), SW_NOW, SKEW)
+        verify_standard_webhooks(
+            &keys,
+            Some(SW_ID),
+            Some(SW_TS),
+            Some(sig),
+            SW_BODY.as_bytes(),
+            SW_NOW,
+            SKEW,
+        )
     }
 
     #[test]
     fn the_published_standard_webhooks_vector_signs_and_verifies() {
         let keys = Keys::standard_webhooks(SW_SECRET).unwrap();
-        assert_eq!(sign_standard_webhooks(&keys, SW_ID, SW_TS, SW_BODY.as_bytes()), SW_SIG);
+        assert_eq!(
+            sign_standard_webhooks(&keys, SW_ID, SW_TS, SW_BODY.as_bytes()),
+            SW_SIG
+        );
         assert!(sw(SW_SIG).is_ok());
         // Supabase's form of the same secret, and a list with other entries around it.
         let supabase = Keys::standard_webhooks(&format!("v1,{SW_SECRET}\n")).unwrap();
-        assert_eq!(sign_standard_webhooks(&supabase, SW_ID, SW_TS, SW_BODY.as_bytes()), SW_SIG);
+        assert_eq!(
+            sign_standard_webhooks(&supabase, SW_ID, SW_TS, SW_BODY.as_bytes()),
+            SW_SIG
+        );
         assert!(sw(&format!("v1a,AAAA v1,bm90IGl0 {SW_SIG}")).is_ok());
         assert!(sw(&format!("{SW_SIG}, v1,bm90IGl0")).is_ok());
     }
@@ -378,19 +402,44 @@ mod tests {
     fn the_body_id_and_timestamp_are_all_signed() {
         let keys = Keys::standard_webhooks(SW_SECRET).unwrap();
         let v = |id: &str, ts: &str, body: &str| {
-            verify_standard_webhooks(&keys, Some(id), Some(ts), Some(SW_SIG), body.as_bytes(), SW_NOW, SKEW)
+            verify_standard_webhooks(
+                &keys,
+                Some(id),
+                Some(ts),
+                Some(SW_SIG),
+                body.as_bytes(),
+                SW_NOW,
+                SKEW,
+            )
         };
         assert_eq!(v("msg_other", SW_TS, SW_BODY), Err(AuthError::BadSignature));
-        assert_eq!(v(SW_ID, "1614265331", SW_BODY), Err(AuthError::BadSignature));
-        assert_eq!(v(SW_ID, SW_TS, r#"{"test": 2432232315}"#), Err(AuthError::BadSignature));
-        assert_eq!(v(SW_ID, "soon", SW_BODY), Err(AuthError::Malformed("webhook-timestamp")));
+        assert_eq!(
+            v(SW_ID, "1614265331", SW_BODY),
+            Err(AuthError::BadSignature)
+        );
+        assert_eq!(
+            v(SW_ID, SW_TS, r#"{"test": 2432232315}"#),
+            Err(AuthError::BadSignature)
+        );
+        assert_eq!(
+            v(SW_ID, "soon", SW_BODY),
+            Err(AuthError::Malformed("webhook-timestamp"))
+        );
     }
 
     #[test]
     fn five_minutes_either_way_and_no_more() {
         let keys = Keys::standard_webhooks(SW_SECRET).unwrap();
         let at = |now| {
-            verify_standard_webhooks(&keys, Some(SW_ID), Some(SW_TS), Some(SW_SIG), SW_BODY.as_bytes(), now, SKEW)
+            verify_standard_webhooks(
+                &keys,
+                Some(SW_ID),
+                Some(SW_TS),
+                Some(SW_SIG),
+                SW_BODY.as_bytes(),
+                now,
+                SKEW,
+            )
         };
         assert!(at(SW_NOW + 300_000).is_ok());
         assert!(at(SW_NOW - 300_000).is_ok());
@@ -402,7 +451,18 @@ mod tests {
     fn rotation_accepts_every_line_of_the_secret_file() {
         let other = "whsec_c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24=";
         let keys = Keys::standard_webhooks(&format!("{other}\nv1,{SW_SECRET}\n")).unwrap();
-        assert!(verify_standard_webhooks(&keys, Some(SW_ID), Some(SW_TS), Some(SW_SIG), SW_BODY.as_bytes(), SW_NOW, SKEW).is_ok());
+        assert!(
+            verify_standard_webhooks(
+                &keys,
+                Some(SW_ID),
+                Some(SW_TS),
+                Some(SW_SIG),
+                SW_BODY.as_bytes(),
+                SW_NOW,
+                SKEW
+            )
+            .is_ok()
+        );
         assert!(Keys::standard_webhooks("whsec_***").is_err());
         assert!(Keys::standard_webhooks("\n\n").is_err());
     }
@@ -414,7 +474,10 @@ mod tests {
         let header = sign_zitadel(&keys, "1700000000", body);
         assert!(header.starts_with("t=1700000000,v1="));
         let now = 1_700_000_000_000;
-        assert_eq!(verify_zitadel(&keys, Some(&header), body, now, SKEW), Ok(()));
+        assert_eq!(
+            verify_zitadel(&keys, Some(&header), body, now, SKEW),
+            Ok(())
+        );
         let hexsig = header.split("v1=").nth(1).unwrap();
         // Several v1= entries: any one matching is enough.
         let two = format!("t=1700000000,v1={},v1={hexsig}", "0".repeat(64));
@@ -424,28 +487,58 @@ mod tests {
             "t=1700000000".to_owned(),
             format!("t=1700000000,v1={}", &hexsig[..63]),
             format!("t=1700000000,v1={hexsig}0"),
-            format!("t=1700000000,v1={}", hexsig.to_uppercase().replace('A', "G")),
+            format!(
+                "t=1700000000,v1={}",
+                hexsig.to_uppercase().replace('A', "G")
+            ),
             format!("t=1700000001,v1={hexsig}"),
             format!("v1={hexsig}"),
             format!("t=1700000000,t=1700000000,v1={hexsig}"),
             String::new(),
         ] {
-            assert!(verify_zitadel(&keys, Some(&bad), body, now, SKEW).is_err(), "{bad:?}");
+            assert!(
+                verify_zitadel(&keys, Some(&bad), body, now, SKEW).is_err(),
+                "{bad:?}"
+            );
         }
-        assert_eq!(verify_zitadel(&keys, Some(&header), b"{}", now, SKEW), Err(AuthError::BadSignature));
-        assert_eq!(verify_zitadel(&keys, Some(&header), body, now + 300_001, SKEW), Err(AuthError::Stale));
-        assert_eq!(verify_zitadel(&keys, None, body, now, SKEW), Err(AuthError::Missing("ZITADEL-Signature")));
+        assert_eq!(
+            verify_zitadel(&keys, Some(&header), b"{}", now, SKEW),
+            Err(AuthError::BadSignature)
+        );
+        assert_eq!(
+            verify_zitadel(&keys, Some(&header), body, now + 300_001, SKEW),
+            Err(AuthError::Stale)
+        );
+        assert_eq!(
+            verify_zitadel(&keys, None, body, now, SKEW),
+            Err(AuthError::Missing("ZITADEL-Signature"))
+        );
     }
 
     #[test]
     fn bearer_and_basic() {
         let bearer = Credentials::Bearer("s3cret-token".into());
-        assert_eq!(verify_authorization(&bearer, Some("Bearer s3cret-token")), Ok(()));
-        for bad in ["Bearer s3cret-toke", "Bearer s3cret-token2", "Bearer ", "Basic s3cret-token", "s3cret-token"] {
+        assert_eq!(
+            verify_authorization(&bearer, Some("Bearer s3cret-token")),
+            Ok(())
+        );
+        for bad in [
+            "Bearer s3cret-toke",
+            "Bearer s3cret-token2",
+            "Bearer ",
+            "Basic s3cret-token",
+            "s3cret-token",
+        ] {
             assert!(verify_authorization(&bearer, Some(bad)).is_err(), "{bad}");
         }
-        let basic_c = Credentials::Basic { user: "AC1".into(), password: "tok".into() };
-        assert_eq!(verify_authorization(&basic_c, Some(&basic("AC1", "tok"))), Ok(()));
+        let basic_c = Credentials::Basic {
+            user: "AC1".into(),
+            password: "tok".into(),
+        };
+        assert_eq!(
+            verify_authorization(&basic_c, Some(&basic("AC1", "tok"))),
+            Ok(())
+        );
         assert!(verify_authorization(&basic_c, Some(&basic("AC1", "to"))).is_err());
         assert!(verify_authorization(&basic_c, Some(&basic("AC2", "tok"))).is_err());
         assert!(verify_authorization(&basic_c, Some(&basic("AC1", ""))).is_err());

@@ -107,7 +107,10 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Result<Submitted, ApiError>
         .check(number.as_str())
         .map_err(|e| ApiError::Unprocessable(format!("{}: {e}", s.number_field)))?;
     if s.text.trim().is_empty() {
-        return Err(ApiError::Unprocessable(format!("{} is empty", s.text_field)));
+        return Err(ApiError::Unprocessable(format!(
+            "{} is empty",
+            s.text_field
+        )));
     }
     let parts = crate::sms::count_parts(&s.text, &app.sms);
     if parts > app.max_parts {
@@ -142,10 +145,14 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Result<Submitted, ApiError>
         signature: s.signature,
     };
     let stored = match s.dedup {
-        None => app.outbox.enqueue(message).await.map(|id| crate::outbox::Enqueued {
-            id,
-            duplicate: false,
-        }),
+        None => app
+            .outbox
+            .enqueue(message)
+            .await
+            .map(|id| crate::outbox::Enqueued {
+                id,
+                duplicate: false,
+            }),
         Some((key, until_ms)) => app.outbox.enqueue_dedup(message, key, until_ms).await,
     };
     match stored {
