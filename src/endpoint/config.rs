@@ -557,6 +557,42 @@ secret_file = "/x"
     }
 
     #[test]
+    fn the_configuration_names_the_key_and_a_missing_secret_stops_the_start() {
+        let err = crate::config::Config::from_toml_str(
+            "[[endpoint]]\nkind = \"supabase\"\npath = \"/s\"\nsecret_file = \"/x\"\ntemplate = \"Code\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("endpoint[0].template"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let e = EndpointConfig {
+            kind: "zitadel".into(),
+            path: Some("/z".into()),
+            secret_file: Some(missing),
+            ..EndpointConfig::default()
+        };
+        let err = e.load().unwrap_err();
+        assert!(
+            err.contains("secret_file") && err.contains("cannot read"),
+            "{err}"
+        );
+        let bad = dir.path().join("bad");
+        std::fs::write(&bad, "not-a-whsec-secret!\n").unwrap();
+        let e = EndpointConfig {
+            kind: "supabase".into(),
+            path: Some("/s".into()),
+            secret_file: Some(bad),
+            ..EndpointConfig::default()
+        };
+        let err = e.load().unwrap_err();
+        assert!(
+            err.contains("secret_file") && !err.contains("not-a-whsec"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn an_unknown_key_is_refused_by_serde() {
         #[derive(Deserialize, Debug)]
         #[allow(dead_code)]
