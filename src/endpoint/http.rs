@@ -114,14 +114,16 @@ fn refuse(endpoint: &Endpoint, refusal: Refusal) -> Response {
         "more_info": format!("https://www.twilio.com/docs/errors/{}", refusal.twilio_code),
         "status": status.as_u16(),
     });
-    // Keep Retry-After and WWW-Authenticate as the generic answer sets them.
-    let mut response = refusal.error.into_response();
-    let headers = response.headers().clone();
-    response = (status, axum::Json(body)).into_response();
-    for name in [header::RETRY_AFTER] {
-        if let Some(value) = headers.get(&name) {
-            response.headers_mut().insert(name, value.clone());
-        }
+    // Keep the Retry-After the generic answer sets (429, 503).
+    let retry_after = refusal
+        .error
+        .into_response()
+        .headers()
+        .get(header::RETRY_AFTER)
+        .cloned();
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(value) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(

@@ -5,9 +5,10 @@
 //! its own success answer; all of them share the policy, rate limits, TTL, redaction, metrics
 //! and outbox of OwnID's endpoint through `crate::http::public::submit`.
 //!
-//! `config` (the tables and their validation), `verify` (the signature schemes) and `map`
-//! (payload → number, text, code) are pure: no clock, no I/O, no tokio. `http` holds the
-//! handlers; `load` reads the secret files once at start.
+//! `verify` (the signature schemes) and `map` (payload → number, text, code) are pure: no
+//! clock, no I/O, no tokio. `config` holds the tables and their validation (pure) and
+//! `EndpointConfig::load`, which reads the secret files once at start. `http` holds the
+//! handlers.
 
 pub mod config;
 pub mod http;
