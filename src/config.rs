@@ -71,6 +71,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub sms: SmsConfig,
     pub simulator: SimulatorConfig,
+    /// The `[[endpoint]]` tables: other senders of codes (validated by `crate::endpoint`).
+    pub endpoint: Vec<crate::endpoint::EndpointConfig>,
 }
 
 /// `[http]`: the two listeners.
@@ -469,6 +471,7 @@ struct RawConfig {
     limits: RawLimits,
     sms: RawSms,
     simulator: RawSimulator,
+    endpoint: Vec<crate::endpoint::EndpointConfig>,
 }
 
 impl Default for RawConfig {
@@ -482,6 +485,7 @@ impl Default for RawConfig {
             limits: RawLimits::default(),
             sms: RawSms::default(),
             simulator: RawSimulator::default(),
+            endpoint: Vec::new(),
         }
     }
 }
@@ -721,6 +725,9 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     );
 
     let modems = validate_modems(&mut c, raw.modem);
+    for (key, message) in crate::endpoint::config::validate(&raw.endpoint, &path) {
+        c.problem(key, message);
+    }
 
     let q = raw.queue;
     let ttl = c.secs("queue.ttl_secs", q.ttl_secs, 30, 86_400);
@@ -858,6 +865,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
             profile: sim.profile,
             send_latency,
         },
+        endpoint: raw.endpoint,
     })
 }
 

@@ -7,6 +7,7 @@
 pub mod at;
 pub mod config;
 pub mod dispatch;
+pub mod endpoint;
 pub mod http;
 pub mod logging;
 pub mod mask;

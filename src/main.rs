@@ -76,18 +76,27 @@ struct PduDecodeArgs {
 
 #[derive(Args)]
 struct SignArgs {
-    /// A file holding the base64 shared secret.
+    /// Whose scheme: ownid (default), supabase, standard-webhooks, zitadel, json (bearer
+    /// token, or Basic with --user), twilio (Basic with --user ACCOUNT_SID).
+    #[arg(long, default_value = "ownid")]
+    kind: String,
+    /// A file holding the secret: OwnID's base64 shared secret; the Standard Webhooks
+    /// secret (`v1,whsec_…` or `whsec_…`); Zitadel's signing key; the bearer token, Basic
+    /// password or Twilio auth token.
     #[arg(long)]
     secret_file: PathBuf,
-    /// The timestamp in Unix epoch milliseconds (default: now).
+    /// The timestamp: Unix milliseconds for ownid, Unix seconds for the other signed kinds
+    /// (default: now).
     #[arg(long)]
     timestamp: Option<String>,
+    /// The `webhook-id` for supabase and standard-webhooks (default: a random msg_ id).
+    #[arg(long)]
+    id: Option<String>,
+    /// The Basic user: json's basic_user, or twilio's Account SID.
+    #[arg(long)]
+    user: Option<String>,
     /// The request body.
-    #[arg(
-        long,
-        conflicts_with = "body_file",
-        required_unless_present = "body_file"
-    )]
+    #[arg(long, conflicts_with = "body_file")]
     body: Option<String>,
     /// A file holding the request body.
     #[arg(long)]
@@ -438,6 +447,10 @@ fn sign(args: SignArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     use smsbridge::ownid;
 
+    if args.kind != "ownid" {
+        return sign_endpoint(args);
+    }
+
     let secret_path = args.secret_file.display();
     let text = std::fs::read_to_string(&args.secret_file)
         .with_context(|| format!("cannot read the secret file {secret_path}"))?;
@@ -466,6 +479,86 @@ fn sign(args: SignArgs) -> anyhow::Result<()> {
     println!("{}: {timestamp}", ownid::TIMESTAMP_HEADER);
     println!("{}: {signature}", ownid::SIGNATURE_HEADER);
     Ok(())
+}
+
+/// `sign --kind …` for the `[[endpoint]]` kinds: the headers exactly as each platform sends
+/// them, one `name: value` line each.
+fn sign_endpoint(args: SignArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use smsbridge::endpoint::verify::{self, Keys};
+
+    let secret_path = args.secret_file.display();
+    let text = std::fs::read_to_string(&args.secret_file)
+        .with_context(|| format!("cannot read the secret file {secret_path}"))?;
+    let body = || -> anyhow::Result<Vec<u8>> {
+        // Signed byte for byte as given, like OwnID's.
+        match (&args.body, &args.body_file) {
+            (Some(body), _) => Ok(body.clone().into_bytes()),
+            (None, Some(path)) => std::fs::read(path)
+                .with_context(|| format!("cannot read the body file {}", path.display())),
+            (None, None) => anyhow::bail!("give the request body with --body or --body-file"),
+        }
+    };
+    let timestamp = || -> anyhow::Result<String> {
+        match &args.timestamp {
+            Some(ts) if ownid_digits(ts) => Ok(ts.clone()),
+            Some(ts) => {
+                anyhow::bail!("--timestamp {ts:?} is not Unix time in seconds (decimal digits)")
+            }
+            None => Ok((unix_now_ms()? / 1000).to_string()),
+        }
+    };
+    let token = || -> anyhow::Result<String> {
+        let line = text.trim();
+        if line.is_empty() {
+            anyhow::bail!("the secret file {secret_path} is empty");
+        }
+        Ok(line.to_owned())
+    };
+    match args.kind.as_str() {
+        "supabase" | "standard-webhooks" => {
+            let keys = Keys::standard_webhooks(&text)
+                .map_err(|e| anyhow::anyhow!("the secret file {secret_path} is unusable: {e}"))?;
+            let id = args
+                .id
+                .clone()
+                .unwrap_or_else(|| format!("msg_{:032x}", rand::random::<u128>()));
+            let (ts, body) = (timestamp()?, body()?);
+            println!("webhook-id: {id}");
+            println!("webhook-timestamp: {ts}");
+            println!(
+                "webhook-signature: {}",
+                verify::sign_standard_webhooks(&keys, &id, &ts, &body)
+            );
+        }
+        "zitadel" => {
+            let keys = Keys::raw_lines(&text)
+                .map_err(|e| anyhow::anyhow!("the secret file {secret_path} is unusable: {e}"))?;
+            let (ts, body) = (timestamp()?, body()?);
+            println!(
+                "ZITADEL-Signature: {}",
+                verify::sign_zitadel(&keys, &ts, &body)
+            );
+        }
+        "json" => match &args.user {
+            Some(user) => println!("Authorization: {}", verify::basic(user, &token()?)),
+            None => println!("Authorization: Bearer {}", token()?),
+        },
+        "twilio" => {
+            let Some(sid) = &args.user else {
+                anyhow::bail!("--kind twilio needs --user ACCOUNT_SID");
+            };
+            println!("Authorization: {}", verify::basic(sid, &token()?));
+        }
+        other => anyhow::bail!(
+            "--kind {other:?} is not one of ownid, supabase, standard-webhooks, zitadel, json, twilio"
+        ),
+    }
+    Ok(())
+}
+
+fn ownid_digits(text: &str) -> bool {
+    smsbridge::ownid::parse_timestamp(text).is_some()
 }
 
 /// The wall clock in Unix epoch milliseconds, as OwnID's timestamps are.

@@ -22,6 +22,7 @@ pub struct Metrics {
 #[derive(Debug, Default)]
 struct Inner {
     requests: BTreeMap<&'static str, u64>,
+    endpoint_requests: BTreeMap<(String, &'static str), u64>,
     sends: BTreeMap<(String, &'static str), u64>,
     latency_buckets: [u64; LATENCY_BUCKETS.len()],
     latency_count: u64,
@@ -51,6 +52,24 @@ impl Metrics {
     /// Counts one answered OwnID request by its outcome (`accepted`, `unauthorized`, ...).
     pub fn request(&self, outcome: &'static str) {
         *self.lock().requests.entry(outcome).or_default() += 1;
+    }
+
+    /// Counts one answered request of an `[[endpoint]]` by endpoint name and outcome.
+    pub fn endpoint_request(&self, endpoint: &str, outcome: &'static str) {
+        *self
+            .lock()
+            .endpoint_requests
+            .entry((endpoint.to_owned(), outcome))
+            .or_default() += 1;
+    }
+
+    /// The number of `endpoint`'s requests answered with `outcome` so far.
+    pub fn endpoint_requests(&self, endpoint: &str, outcome: &'static str) -> u64 {
+        self.lock()
+            .endpoint_requests
+            .get(&(endpoint.to_owned(), outcome))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Counts one send attempt on `modem` by its outcome (`sent`, `temporary`, ...).
@@ -94,6 +113,19 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "smsbridge_requests_total{{outcome=\"{outcome}\"}} {value}"
+            );
+        }
+        header(
+            &mut out,
+            "smsbridge_endpoint_requests_total",
+            "counter",
+            "Requests of the [[endpoint]] tables by endpoint and outcome.",
+        );
+        for ((endpoint, outcome), value) in &inner.endpoint_requests {
+            let endpoint = escape(endpoint);
+            let _ = writeln!(
+                out,
+                "smsbridge_endpoint_requests_total{{endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {value}"
             );
         }
         header(

@@ -40,6 +40,9 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// An `[[endpoint]]` secret file could not be read or used.
+    #[error("{0}")]
+    Endpoint(String),
     #[error("cannot start the simulated modem: {0}")]
     Simulator(std::io::Error),
 }
@@ -96,6 +99,11 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     let secret = config.load_secret()?;
     tracing::info!(source = %secret.source, "shared secret loaded");
     let sms = submit_options(&config)?;
+    let endpoints = config
+        .endpoint
+        .iter()
+        .map(|e| e.load().map_err(StartError::Endpoint))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let outbox_path = config.outbox_path();
     let outbox = {
@@ -201,7 +209,8 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     let servers = vec![
         serve(
             public,
-            http::public_router(app.clone(), &config.http.path),
+            http::public_router(app.clone(), &config.http.path)
+                .merge(crate::endpoint::http::router(app.clone(), endpoints)),
             shutdown_rx.clone(),
         ),
         serve(admin, http::admin_router(app.clone()), shutdown_rx.clone()),

@@ -23,6 +23,8 @@ pub enum ApiError {
     Unavailable(String),
     /// Storing failed; the detail went to the log.
     Internal,
+    /// No such resource (Twilio's `GET …/Messages/{Sid}.json`).
+    NotFound(String),
 }
 
 impl ApiError {
@@ -36,6 +38,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal => "internal_error",
+            ApiError::NotFound(_) => "not_found",
         }
     }
 
@@ -48,6 +51,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
         }
     }
 
@@ -57,7 +61,8 @@ impl ApiError {
             ApiError::BadRequest(m)
             | ApiError::Unauthorized(m)
             | ApiError::Unprocessable(m)
-            | ApiError::Unavailable(m) => m.clone(),
+            | ApiError::Unavailable(m)
+            | ApiError::NotFound(m) => m.clone(),
             ApiError::TooLarge { limit } => format!("request body is larger than {limit} bytes"),
             ApiError::RateLimited { retry_after_secs } => {
                 format!("too many messages to this phone number; try again in {retry_after_secs} s")

@@ -54,19 +54,69 @@ async fn accept_bytes(app: &App, headers: &HeaderMap, body: Bytes) -> Result<(),
     .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
 
     let payload = ownid::parse_payload(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let number = PhoneNumber::parse(&payload.phone_number)
-        .map_err(|e| ApiError::Unprocessable(format!("phoneNumber: {e}")))?;
+    submit(
+        app,
+        Submission {
+            number: &payload.phone_number,
+            text: payload.message_text,
+            number_field: "phoneNumber",
+            text_field: "messageText",
+            signature: Some(verified.signature().to_vec()),
+            dedup: None,
+            now_ms,
+        },
+    )
+    .await
+    .map(|_| ())
+}
+
+/// One message to accept, from any endpoint: what [`submit`] checks and stores.
+pub struct Submission<'a> {
+    /// The number as the request gave it (E.164 expected).
+    pub number: &'a str,
+    pub text: String,
+    /// The request's names of the number and text fields, for error messages.
+    pub number_field: &'a str,
+    pub text_field: &'a str,
+    /// OwnID's verified signature (replay protection), if any.
+    pub signature: Option<Vec<u8>>,
+    /// A dedup key (a hash) and until when it holds: a second submission with the same
+    /// key in that window is answered as accepted and stores nothing.
+    pub dedup: Option<([u8; 32], i64)>,
+    pub now_ms: u64,
+}
+
+/// What [`submit`] stored (or found already stored, for a duplicate).
+#[derive(Clone)]
+pub struct Submitted {
+    pub id: crate::outbox::MessageId,
+    pub parts: usize,
+    pub duplicate: bool,
+    /// The number as stored (E.164). Never log it; mask it.
+    pub number: PhoneNumber,
+}
+
+/// The pipeline every endpoint shares once a request is authentic: number syntax and
+/// policy, text and part count, readiness, the per-number rate limit, the durable enqueue
+/// (with dedup when asked) and the dispatcher's wake-up. Nothing is stored on a refusal.
+pub async fn submit(app: &App, s: Submission<'_>) -> Result<Submitted, ApiError> {
+    let now_ms = s.now_ms;
+    let number = PhoneNumber::parse(s.number)
+        .map_err(|e| ApiError::Unprocessable(format!("{}: {e}", s.number_field)))?;
     app.policy
         .check(number.as_str())
-        .map_err(|e| ApiError::Unprocessable(format!("phoneNumber: {e}")))?;
-    if payload.message_text.trim().is_empty() {
-        return Err(ApiError::Unprocessable("messageText is empty".to_owned()));
+        .map_err(|e| ApiError::Unprocessable(format!("{}: {e}", s.number_field)))?;
+    if s.text.trim().is_empty() {
+        return Err(ApiError::Unprocessable(format!(
+            "{} is empty",
+            s.text_field
+        )));
     }
-    let parts = crate::sms::count_parts(&payload.message_text, &app.sms);
+    let parts = crate::sms::count_parts(&s.text, &app.sms);
     if parts > app.max_parts {
         return Err(ApiError::Unprocessable(format!(
-            "messageText needs {parts} SMS parts; at most {} are allowed",
-            app.max_parts
+            "{} needs {parts} SMS parts; at most {} are allowed",
+            s.text_field, app.max_parts
         )));
     }
     if !app.readiness.accepting(now_ms) {
@@ -87,18 +137,48 @@ async fn accept_bytes(app: &App, headers: &HeaderMap, body: Bytes) -> Result<(),
     }
     let message = NewMessage {
         to: number.as_str().to_owned(),
-        text: payload.message_text,
+        text: s.text,
         parts: u8::try_from(parts).unwrap_or(u8::MAX),
         concat_ref: rand::random::<u16>(),
         created_at_ms: now_ms as i64,
         expires_at_ms: (now_ms + app.ttl.as_millis() as u64) as i64,
-        signature: Some(verified.signature().to_vec()),
+        signature: s.signature,
     };
-    match app.outbox.enqueue(message).await {
-        Ok(id) => {
+    let stored = match s.dedup {
+        None => app
+            .outbox
+            .enqueue(message)
+            .await
+            .map(|id| crate::outbox::Enqueued {
+                id,
+                duplicate: false,
+            }),
+        Some((key, until_ms)) => app.outbox.enqueue_dedup(message, key, until_ms).await,
+    };
+    match stored {
+        Ok(enqueued) if enqueued.duplicate => {
+            // A platform's retry: it gets its success answer, the number keeps its slot.
+            if let Ok(mut limiter) = app.limiter.lock() {
+                limiter.release(number.as_str(), now_ms);
+            }
+            tracing::info!(message_id = %enqueued.id, to = %crate::mask::phone(number.as_str()), "duplicate of an accepted message; nothing sent again");
+            Ok(Submitted {
+                id: enqueued.id,
+                parts,
+                duplicate: true,
+                number,
+            })
+        }
+        Ok(enqueued) => {
+            let id = enqueued.id;
             tracing::info!(message_id = %id, to = %crate::mask::phone(number.as_str()), parts, "message accepted");
             app.wake.notify_one();
-            Ok(())
+            Ok(Submitted {
+                id,
+                parts,
+                duplicate: false,
+                number,
+            })
         }
         Err(error) => {
             if let Ok(mut limiter) = app.limiter.lock() {

@@ -159,6 +159,15 @@ impl fmt::Debug for NewMessage {
     }
 }
 
+/// What [`Outbox::enqueue_dedup`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The new message, or the earlier one this request duplicates.
+    pub id: MessageId,
+    /// True when nothing was stored because the key was seen within its window.
+    pub duplicate: bool,
+}
+
 /// A message handed to a modem: everything needed to (re)send it.
 pub struct Claimed {
     pub id: MessageId,
@@ -519,6 +528,20 @@ impl Outbox {
     /// [`OutboxError::Duplicate`] when a message with the same signature exists.
     pub async fn enqueue(&self, msg: NewMessage) -> Result<MessageId, OutboxError> {
         self.call(move |ctx| ctx.enqueue(msg)).await
+    }
+
+    /// Stores a new message like [`Outbox::enqueue`], unless one with the same `key` (a
+    /// hash: never a code or number) was accepted before and `until_ms` of that one has
+    /// not passed; checked in the same transaction as the insert, so two concurrent
+    /// retries cannot both be stored. The key of a new message is kept until `until_ms`.
+    pub async fn enqueue_dedup(
+        &self,
+        msg: NewMessage,
+        key: [u8; 32],
+        until_ms: i64,
+    ) -> Result<Enqueued, OutboxError> {
+        self.call(move |ctx| ctx.enqueue_dedup(msg, &key, until_ms))
+            .await
     }
 
     /// Claims the most overdue queued message for `modem`: it becomes `sending`, its

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 /// The schema version this code reads and writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `PRAGMA application_id` of an outbox: "SMSB". Tells our file apart from another
 /// program's SQLite database given by mistake.
@@ -57,6 +57,18 @@ CREATE TABLE parts (
     PRIMARY KEY (message_id, part_index)
 ) WITHOUT ROWID;
 CREATE INDEX parts_by_reference ON parts (modem, mr, sent_at);
+";
+
+/// Version 2 adds duplicate suppression for the `[[endpoint]]` kinds: a hashed key
+/// (endpoint, number, code or text — never the code itself) per accepted message, kept
+/// until `expires_at`. Additive: a version 1 database gains the table at open.
+const SCHEMA_V2: &str = "
+CREATE TABLE dedup (
+    key         BLOB    PRIMARY KEY,   -- SHA-256, never the code or the number
+    message_id  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX dedup_expiry ON dedup (expires_at);
 ";
 
 /// Opens (creating if needed) the database at `path` with the outbox's settings and
@@ -137,6 +149,7 @@ fn migrate(conn: &Connection) -> Result<(), String> {
             let sql = format!(
                 "BEGIN IMMEDIATE;
                  {SCHEMA_V1}
+                 {SCHEMA_V2}
                  PRAGMA application_id = {APPLICATION_ID};
                  PRAGMA user_version = {SCHEMA_VERSION};
                  COMMIT;"
@@ -144,6 +157,18 @@ fn migrate(conn: &Connection) -> Result<(), String> {
             conn.execute_batch(&sql).map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");
                 format!("cannot create the schema: {e}")
+            })
+        }
+        1 => {
+            let sql = format!(
+                "BEGIN IMMEDIATE;
+                 {SCHEMA_V2}
+                 PRAGMA user_version = {SCHEMA_VERSION};
+                 COMMIT;"
+            );
+            conn.execute_batch(&sql).map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                format!("cannot migrate the schema to version {SCHEMA_VERSION}: {e}")
             })
         }
         SCHEMA_VERSION => Ok(()),

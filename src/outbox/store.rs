@@ -79,6 +79,39 @@ impl Ctx<'_> {
         }
     }
 
+    /// [`Ctx::enqueue`] unless a message with the same dedup `key` was accepted and its
+    /// window (`until_ms`) has not passed: then that message's id, and nothing stored.
+    pub fn enqueue_dedup(
+        &mut self,
+        msg: NewMessage,
+        key: &[u8],
+        until_ms: i64,
+    ) -> Result<super::Enqueued, OutboxError> {
+        let now_ms = msg.created_at_ms;
+        self.conn
+            .prepare_cached("DELETE FROM dedup WHERE expires_at <= ?1")?
+            .execute([now_ms])?;
+        let earlier: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT message_id FROM dedup WHERE key = ?1")?
+            .query_row([key], |row| row.get(0))
+            .optional()?;
+        if let Some(id) = earlier {
+            return Ok(super::Enqueued {
+                id: MessageId(id),
+                duplicate: true,
+            });
+        }
+        let id = self.enqueue(msg)?;
+        self.conn
+            .prepare_cached("INSERT INTO dedup (key, message_id, expires_at) VALUES (?1, ?2, ?3)")?
+            .execute(params![key, id.0, until_ms])?;
+        Ok(super::Enqueued {
+            id,
+            duplicate: false,
+        })
+    }
+
     pub fn due(&mut self, now_ms: i64, limit: usize) -> Result<Vec<Pending>, OutboxError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, parts, parts_sent, attempts, next_attempt_at, expires_at, modem
