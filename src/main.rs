@@ -148,6 +148,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_configuration_error(&err) => {
+            eprintln!("smsbridge: {err:#}");
+            ExitCode::from(EXIT_CONFIG)
+        }
         Err(err) => {
             eprintln!("smsbridge: {err:#}");
             ExitCode::FAILURE
@@ -155,8 +159,35 @@ fn main() -> ExitCode {
     }
 }
 
+/// sysexits(3)'s EX_CONFIG: the unit's `RestartPreventExitStatus=` stops restarts on it,
+/// since restarting cannot fix a configuration.
+const EXIT_CONFIG: u8 = 78;
+
+/// Whether `serve` failed because of what the operator configured (the file, the secret,
+/// the SMS options, a damaged outbox or a second instance), not a passing fault.
+fn is_configuration_error(err: &anyhow::Error) -> bool {
+    use smsbridge::service::StartError;
+    if err
+        .downcast_ref::<smsbridge::config::ConfigError>()
+        .is_some()
+    {
+        return true;
+    }
+    err.downcast_ref::<StartError>()
+        .is_some_and(StartError::is_final)
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     smsbridge::logging::init();
+    let result = serve_logged(args);
+    if let Err(err) = &result {
+        // At error priority in the journal (stderr alone would be info there).
+        tracing::error!("cannot start: {err:#}");
+    }
+    result
+}
+
+fn serve_logged(args: ServeArgs) -> anyhow::Result<()> {
     let config = smsbridge::config::Config::load(&args.config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

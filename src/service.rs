@@ -44,6 +44,19 @@ pub enum StartError {
     Simulator(std::io::Error),
 }
 
+impl StartError {
+    /// Errors that a restart cannot fix (the unit stops restarting on them).
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            StartError::Config(_)
+                | StartError::Secret(_)
+                | StartError::Smsc(_)
+                | StartError::Language(_)
+        )
+    }
+}
+
 /// How to start: `--simulator` replaces the configured modems with simulated ones.
 #[derive(Debug, Clone, Default)]
 pub struct StartOptions {
@@ -202,9 +215,18 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         serve(
             public,
             http::public_router(app.clone(), &config.http.path),
+            listener_limits(&config, http::public::MAX_BODY_BYTES),
             shutdown_rx.clone(),
+            "public",
         ),
-        serve(admin, http::admin_router(app.clone()), shutdown_rx.clone()),
+        serve(
+            admin,
+            http::admin_router(app.clone()),
+            // The admin endpoints are all GETs: no body worth reading.
+            listener_limits(&config, 1024),
+            shutdown_rx.clone(),
+            "admin",
+        ),
     ];
     spawn_maintenance(outbox.clone(), config.queue.retention, shutdown_rx.clone());
     tracing::info!(public = %public_addr, path = %config.http.path, admin = %admin_addr, modems = modems.len(), "smsbridge is ready");
@@ -271,22 +293,27 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
         .map_err(|source| StartError::Bind { what, addr, source })
 }
 
+/// One listener's limits from `[http]`.
+fn listener_limits(config: &Config, max_body_bytes: usize) -> http::serve::Limits {
+    let l = &config.http.limits;
+    http::serve::Limits {
+        header_timeout: l.header_timeout,
+        body_timeout: l.body_timeout,
+        max_header_bytes: l.max_header_bytes,
+        max_body_bytes,
+        max_connections: l.max_connections,
+        drain: l.drain_timeout,
+    }
+}
+
 fn serve(
     listener: TcpListener,
     router: axum::Router,
-    mut shutdown: watch::Receiver<bool>,
+    limits: http::serve::Limits,
+    shutdown: watch::Receiver<bool>,
+    what: &'static str,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let stopped = async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        };
-        if let Err(error) = axum::serve(listener, router)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            tracing::error!(%error, "HTTP listener failed");
-        }
-    })
+    tokio::spawn(http::serve::serve(listener, router, limits, shutdown, what))
 }
 
 /// Deletes final messages past the retention period, hourly.

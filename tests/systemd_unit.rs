@@ -132,6 +132,8 @@ fn unit_keeps_the_directives_others_rely_on() {
             "shared-secret:/etc/smsbridge/shared-secret",
         ),
         ("DevicePolicy", "closed"),
+        // Configuration errors exit 78 (src/main.rs); restarting cannot fix them.
+        ("RestartPreventExitStatus", "78"),
         ("NoNewPrivileges", "yes"),
         ("ProtectSystem", "strict"),
     ] {
@@ -166,6 +168,42 @@ fn unit_keeps_the_directives_others_rely_on() {
             .iter()
             .any(|(k, v)| *k == "ConditionPathExists" && *v == "/etc/smsbridge/shared-secret"),
         "[Unit] must not start the service before the secret exists"
+    );
+}
+
+#[test]
+fn usb_serial_drivers_load_before_the_device_policy_is_resolved() {
+    let unit = unit_text();
+    let unit_section = section(&unit, "Unit");
+    for driver in ["usbserial", "cdc_acm", "option"] {
+        let want = format!("modprobe@{driver}.service");
+        for key in ["Wants", "After"] {
+            assert!(
+                unit_section
+                    .iter()
+                    .any(|(k, v)| *k == key && v.split_whitespace().any(|u| u == want)),
+                "[Unit] lacks {key}={want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn descriptors_allow_both_listeners_full_and_the_modems() {
+    let unit = unit_text();
+    let service = section(&unit, "Service");
+    let limit: u64 = service
+        .iter()
+        .find(|(k, _)| *k == "LimitNOFILE")
+        .map(|(_, v)| v.parse().expect("LimitNOFILE is a number"))
+        .expect("[Service] lacks LimitNOFILE=");
+    // The default http.max_connections is 256 per listener; leave room for modems,
+    // SQLite's files and the journal.
+    let defaults = smsbridge::config::Config::default();
+    let sockets = 2 * defaults.http.limits.max_connections as u64;
+    assert!(
+        limit >= sockets + 256,
+        "LimitNOFILE={limit} leaves no room beside {sockets} sockets"
     );
 }
 
