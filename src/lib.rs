@@ -20,3 +20,4 @@ pub mod ratelimit;
 pub mod service;
 pub mod sim;
 pub mod sms;
+pub mod statedir;

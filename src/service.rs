@@ -42,6 +42,9 @@ pub enum StartError {
     },
     #[error("cannot start the simulated modem: {0}")]
     Simulator(std::io::Error),
+    /// A second instance, or a damaged outbox.
+    #[error(transparent)]
+    State(#[from] crate::statedir::StateError),
 }
 
 impl StartError {
@@ -53,6 +56,7 @@ impl StartError {
                 | StartError::Secret(_)
                 | StartError::Smsc(_)
                 | StartError::Language(_)
+                | StartError::State(_)
         )
     }
 }
@@ -75,6 +79,8 @@ pub struct Service {
     shutdown: watch::Sender<bool>,
     dispatcher: JoinHandle<()>,
     servers: Vec<JoinHandle<()>>,
+    /// `state_dir` is this service's until it is dropped.
+    _state_lock: crate::statedir::StateLock,
 }
 
 /// The codec options the configuration asks for.
@@ -110,7 +116,14 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     tracing::info!(source = %secret.source, "shared secret loaded");
     let sms = submit_options(&config)?;
 
+    // One instance per state_dir, and a sound outbox, before anything is opened for writing.
+    let state_lock = crate::statedir::lock(&config.state_dir)?;
     let outbox_path = config.outbox_path();
+    let checked = outbox_path.clone();
+    let took = tokio::task::spawn_blocking(move || crate::statedir::check_integrity(&checked))
+        .await
+        .map_err(|e| StartError::Outbox(OutboxError::Storage(e.to_string())))??;
+    tracing::info!(ms = took.as_millis() as u64, "outbox integrity checked");
     let outbox = {
         let options = config.outbox_options();
         tokio::task::spawn_blocking(move || Outbox::open(&outbox_path, options))
@@ -118,6 +131,9 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
             .map_err(|e| StartError::Outbox(OutboxError::Storage(e.to_string())))??
     };
     let recovered = outbox.recover(http::now_ms() as i64).await?;
+    for warning in crate::statedir::permission_warnings(&config.state_dir, &config.outbox_path()) {
+        tracing::warn!("{warning}");
+    }
     if recovered.requeued > 0 || recovered.queued > 0 {
         tracing::warn!(
             requeued = recovered.requeued,
@@ -238,6 +254,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         shutdown,
         dispatcher,
         servers,
+        _state_lock: state_lock,
     })
 }
 

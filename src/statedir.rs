@@ -1,0 +1,136 @@
+//! The state directory at start: one `serve` per `state_dir` (an exclusive `flock` on
+//! `state_dir/smsbridge.lock`, held for the life of the process and released by the kernel
+//! however it ends), the outbox's integrity (`PRAGMA quick_check`, which reads every page
+//! but skips the index-against-table cross-check, so it stays quick on an SD card), and
+//! warnings about state files others can read. Each refusal is one line naming the fix.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+use rusqlite::{Connection, OpenFlags};
+
+/// The lock file's name inside `state_dir`.
+pub const LOCK_FILE: &str = "smsbridge.lock";
+
+/// Why the state directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "another smsbridge is already serving state_dir {} (it holds {}); stop it first \
+         (systemctl stop smsbridge) or give this one its own state_dir",
+        dir.display(), lock.display()
+    )]
+    Locked { dir: PathBuf, lock: PathBuf },
+    #[error("cannot lock {}: {source}", lock.display())]
+    Lock {
+        lock: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the outbox {} is damaged ({detail}); stop the service, move the file and its -wal \
+         and -shm aside (mv {0}* /root/), and start again with an empty outbox \
+         (or try: sqlite3 {0} .recover)",
+        path.display()
+    )]
+    Damaged { path: PathBuf, detail: String },
+}
+
+/// The held lock: `state_dir` is ours while this lives.
+#[derive(Debug)]
+pub struct StateLock {
+    _lock: Flock<File>,
+}
+
+/// Takes the exclusive lock on `dir` (created 0700 if missing), without waiting.
+pub fn lock(dir: &Path) -> Result<StateLock, StateError> {
+    let lock = dir.join(LOCK_FILE);
+    let io = |source| StateError::Lock {
+        lock: lock.clone(),
+        source,
+    };
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock)
+        .map_err(io)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(held) => Ok(StateLock { _lock: held }),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(StateError::Locked {
+            dir: dir.to_owned(),
+            lock,
+        }),
+        Err((_, errno)) => Err(io(std::io::Error::from(errno))),
+    }
+}
+
+/// Runs `PRAGMA quick_check` on an existing outbox; a missing file is a new outbox and
+/// passes. Returns how long the check took.
+pub fn check_integrity(path: &Path) -> Result<Duration, StateError> {
+    let started = Instant::now();
+    if !path.exists() {
+        return Ok(started.elapsed());
+    }
+    let damaged = |detail: String| StateError::Damaged {
+        path: path.to_owned(),
+        detail,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| damaged(e.to_string()))?;
+    let _ = conn.busy_timeout(Duration::from_secs(5));
+    let mut statement = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| damaged(e.to_string()))?;
+    let lines: Vec<String> = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| damaged(e.to_string()))?;
+    match lines.as_slice() {
+        [ok] if ok == "ok" => Ok(started.elapsed()),
+        [] => Err(damaged("quick_check returned nothing".to_owned())),
+        problems => Err(damaged(problems.join("; "))),
+    }
+}
+
+/// Warnings about state files that others than the service's user may read: the outbox
+/// holds numbers and codes until they are sent.
+pub fn permission_warnings(dir: &Path, outbox: &Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Ok(meta) = std::fs::metadata(dir) {
+        if meta.mode() & 0o007 != 0 {
+            warnings.push(format!(
+                "state_dir {} is open to other users (mode {:o}); fix: chmod 700 {0}",
+                dir.display(),
+                meta.mode() & 0o777,
+            ));
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = outbox.as_os_str().to_owned();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        if let Ok(meta) = std::fs::metadata(&file) {
+            if meta.mode() & 0o077 != 0 {
+                warnings.push(format!(
+                    "{} is readable by others than its owner (mode {:o}); fix: chmod 600 {0}",
+                    file.display(),
+                    meta.mode() & 0o777,
+                ));
+            }
+        }
+    }
+    warnings
+}
