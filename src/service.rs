@@ -81,6 +81,7 @@ pub struct Service {
     servers: Vec<JoinHandle<()>>,
     /// `state_dir` is this service's until it is dropped.
     _state_lock: crate::statedir::StateLock,
+    state_dir: PathBuf,
 }
 
 /// The codec options the configuration asks for.
@@ -190,6 +191,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
     let readiness = Arc::new(Readiness::new(config.limits.no_modem_grace, http::now_ms()));
+    let limiter = rate_limiter(&config, &secret.secret);
     let app = Arc::new(App {
         secret: secret.secret,
         max_skew: config.ownid.max_clock_skew,
@@ -201,10 +203,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         max_parts: usize::from(config.limits.max_parts),
         sms: sms.clone(),
         ttl: config.queue.ttl,
-        limiter: Mutex::new(RateLimiter::new(RateLimit {
-            count: config.limits.per_number_count,
-            window_ms: config.limits.per_number_window.as_millis() as u64,
-        })),
+        limiter: Mutex::new(limiter),
         outbox: outbox.clone(),
         readiness: readiness.clone(),
         metrics: metrics.clone(),
@@ -245,6 +244,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         ),
     ];
     spawn_maintenance(outbox.clone(), config.queue.retention, shutdown_rx.clone());
+    spawn_rate_saver(app.clone(), config.state_dir.clone(), shutdown_rx.clone());
     tracing::info!(public = %public_addr, path = %config.http.path, admin = %admin_addr, modems = modems.len(), "smsbridge is ready");
     Ok(Service {
         public_addr,
@@ -255,6 +255,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         dispatcher,
         servers,
         _state_lock: state_lock,
+        state_dir: config.state_dir.clone(),
     })
 }
 
@@ -265,6 +266,13 @@ impl Service {
         let _ = self.shutdown.send(true);
         for server in self.servers {
             let _ = server.await;
+        }
+        if let Ok(limiter) = self.app.limiter.lock() {
+            if let Err(error) =
+                crate::statedir::save_rate_windows(&self.state_dir, &limiter, http::now_ms())
+            {
+                tracing::warn!(%error, "saving the rate-limit windows failed");
+            }
         }
         let _ = self.dispatcher.await;
         if let Err(error) = self.app.outbox.shutdown().await {
@@ -331,6 +339,47 @@ fn serve(
     what: &'static str,
 ) -> JoinHandle<()> {
     tokio::spawn(http::serve::serve(listener, router, limits, shutdown, what))
+}
+
+/// The per-number limiter, keyed by a hash derived from the shared secret (no number is
+/// written to the disk) and holding the windows saved before the last stop.
+fn rate_limiter(config: &Config, secret: &crate::ownid::SharedSecret) -> RateLimiter {
+    let key = crate::ownid::sign(secret, b"smsbridge rate-limit windows", "1");
+    let mut limiter = RateLimiter::keyed(
+        RateLimit {
+            count: config.limits.per_number_count,
+            window_ms: config.limits.per_number_window.as_millis() as u64,
+        },
+        key.as_bytes(),
+    );
+    let restored =
+        crate::statedir::load_rate_windows(&config.state_dir, &mut limiter, http::now_ms());
+    if restored > 0 {
+        tracing::info!(numbers = restored, "rate-limit windows restored");
+    }
+    limiter
+}
+
+/// Saves the rate-limit windows every 10 s and at stop, so a restart (even kill -9, within
+/// 10 s) does not reset the per-number limits.
+fn spawn_rate_saver(app: Arc<App>, dir: PathBuf, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                // Service::stop saves them a last time, once no request can change them.
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            let saved = match app.limiter.lock() {
+                Ok(limiter) => crate::statedir::save_rate_windows(&dir, &limiter, http::now_ms()),
+                Err(_) => return,
+            };
+            if let Err(error) = saved {
+                tracing::warn!(%error, "saving the rate-limit windows failed");
+            }
+        }
+    });
 }
 
 /// Deletes final messages past the retention period, hourly.

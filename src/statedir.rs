@@ -134,3 +134,57 @@ pub fn permission_warnings(dir: &Path, outbox: &Path) -> Vec<String> {
     }
     warnings
 }
+
+/// The file of the rate-limit windows inside `state_dir`: one line per number, its keyed
+/// hash then its acceptance times (Unix ms). No phone number is written.
+pub const RATE_FILE: &str = "ratelimit.windows";
+
+/// Writes the limiter's windows at `now_ms` atomically (a temporary file, then rename).
+pub fn save_rate_windows(
+    dir: &Path,
+    limiter: &crate::ratelimit::RateLimiter,
+    now_ms: u64,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut text = String::new();
+    for (slot, times) in limiter.windows(now_ms) {
+        text.push_str(&slot);
+        for t in times {
+            text.push(' ');
+            text.push_str(&t.to_string());
+        }
+        text.push('\n');
+    }
+    let path = dir.join(RATE_FILE);
+    let tmp = dir.join(format!("{RATE_FILE}.tmp"));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// Puts the saved windows back into `limiter`; a missing or unreadable file restores
+/// nothing (the limits start empty, as before), bad lines are skipped. Returns how many
+/// numbers were restored.
+pub fn load_rate_windows(
+    dir: &Path,
+    limiter: &mut crate::ratelimit::RateLimiter,
+    now_ms: u64,
+) -> usize {
+    let Ok(text) = std::fs::read_to_string(dir.join(RATE_FILE)) else {
+        return 0;
+    };
+    let before = limiter.tracked();
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(slot) = fields.next() else { continue };
+        let times: Vec<u64> = fields.filter_map(|t| t.parse().ok()).collect();
+        limiter.restore(slot.to_owned(), times, now_ms);
+    }
+    limiter.tracked() - before
+}

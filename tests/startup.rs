@@ -13,14 +13,77 @@ use smsbridge::service::{StartError, StartOptions};
 use support::SECRET_B64;
 
 fn config(dir: &std::path::Path) -> Config {
+    config_with(dir, "")
+}
+
+fn config_with(dir: &std::path::Path, extra: &str) -> Config {
     let secret = dir.join("secret");
     std::fs::write(&secret, format!("{SECRET_B64}\n")).unwrap();
     Config::from_toml_str(&format!(
-        "state_dir = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[ownid]\nshared_secret_file = {:?}\n",
+        "state_dir = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[ownid]\nshared_secret_file = {:?}\n{extra}",
         dir.join("state").display().to_string(),
         secret.display().to_string(),
     ))
     .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_canonical_number_is_rate_limited_and_the_limit_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = "[limits]\nper_number_count = 2\nper_number_window_secs = 3600\n";
+    let client = reqwest::Client::new();
+    let service =
+        smsbridge::service::start(config_with(dir.path(), limits), StartOptions::default())
+            .await
+            .unwrap();
+    let url = format!("http://{}/ownid/sms", service.public_addr);
+    // A trunk 0 after the country code is the same number, and counts against it.
+    let post = |number: &'static str, text: &'static str| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            support::post_signed(&client, &url, &support::body(number, text))
+                .await
+                .status()
+        }
+    };
+    assert_eq!(post("+4407400123456", "Your code is 1").await, 202);
+    assert_eq!(post("+447400123456", "Your code is 2").await, 202);
+    assert_eq!(post("+4407400123456", "Your code is 3").await, 429);
+    service.stop().await;
+    let saved = std::fs::read_to_string(
+        dir.path()
+            .join("state")
+            .join(smsbridge::statedir::RATE_FILE),
+    )
+    .unwrap();
+    assert!(
+        !saved.contains("7400123456"),
+        "a phone number reached the disk: {saved}"
+    );
+
+    let service =
+        smsbridge::service::start(config_with(dir.path(), limits), StartOptions::default())
+            .await
+            .unwrap();
+    let url = format!("http://{}/ownid/sms", service.public_addr);
+    let status = support::post_signed(
+        &client,
+        &url,
+        &support::body("+447400123456", "Your code is 4"),
+    )
+    .await
+    .status();
+    assert_eq!(status, 429, "the restart reset the per-number limit");
+    let other = support::post_signed(
+        &client,
+        &url,
+        &support::body("+4915123456789", "Your code is 5"),
+    )
+    .await
+    .status();
+    assert_eq!(other, 202);
+    service.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

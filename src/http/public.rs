@@ -56,9 +56,15 @@ async fn accept_bytes(app: &App, headers: &HeaderMap, body: Bytes) -> Result<(),
     let payload = ownid::parse_payload(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let number = PhoneNumber::parse(&payload.phone_number)
         .map_err(|e| ApiError::Unprocessable(format!("phoneNumber: {e}")))?;
-    app.policy
-        .check(number.as_str())
-        .map_err(|e| ApiError::Unprocessable(format!("phoneNumber: {e}")))?;
+    // From here on the number is the canonical one: validated, dialled and rate-limited alike.
+    let number = app
+        .policy
+        .canonical(number.as_str())
+        .map_err(|e| ApiError::Unprocessable(format!("phoneNumber: {e}")))
+        .and_then(|canonical| {
+            PhoneNumber::parse(&canonical)
+                .map_err(|e| ApiError::Unprocessable(format!("phoneNumber: {e}")))
+        })?;
     if payload.message_text.trim().is_empty() {
         return Err(ApiError::Unprocessable("messageText is empty".to_owned()));
     }
