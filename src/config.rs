@@ -84,6 +84,9 @@ pub struct HttpConfig {
     pub admin_listen: SocketAddr,
     /// Timeouts and size limits of both listeners.
     pub limits: HttpLimits,
+    /// `admin_hosts`: more `Host:` names the admin listener answers to, besides
+    /// `localhost`, `127.0.0.1`, `::1` and the address it listens on.
+    pub admin_hosts: Vec<String>,
 }
 
 /// `[http]`'s limits against slow, idle or oversized clients, for both listeners.
@@ -508,6 +511,7 @@ struct RawHttp {
     max_header_bytes: i64,
     max_connections: i64,
     drain_timeout_ms: i64,
+    admin_hosts: Vec<String>,
 }
 
 impl Default for RawHttp {
@@ -521,6 +525,7 @@ impl Default for RawHttp {
             max_header_bytes: 8_192,
             max_connections: 256,
             drain_timeout_ms: 5_000,
+            admin_hosts: Vec::new(),
         }
     }
 }
@@ -858,6 +863,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
             path,
             admin_listen,
             limits: http_limits,
+            admin_hosts: raw.http.admin_hosts,
         },
         ownid: OwnidConfig {
             shared_secret_file: raw.ownid.shared_secret_file,

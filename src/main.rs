@@ -214,6 +214,8 @@ async fn run_until_signal(service: &smsbridge::service::Service) -> anyhow::Resu
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    // SIGHUP's default would kill the service; nothing is reloaded yet, so say so.
+    let mut hup = signal(SignalKind::hangup())?;
     let mut watchdog_usec = 0;
     let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
     // Feed the watchdog at half its interval; refresh the status line as often.
@@ -228,6 +230,9 @@ async fn run_until_signal(service: &smsbridge::service::Service) -> anyhow::Resu
         tokio::select! {
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
+            _ = hup.recv() => {
+                tracing::warn!("SIGHUP ignored: the configuration is not reloaded; apply changes with systemctl restart smsbridge");
+            }
             _ = tick.tick() => {
                 let status = service.status_line();
                 if status != last_status {

@@ -45,6 +45,14 @@ pub enum StartError {
     /// A second instance, or a damaged outbox.
     #[error(transparent)]
     State(#[from] crate::statedir::StateError),
+    /// A shared secret too short to be a key.
+    #[error(
+        "the shared secret from {origin} is only {len} bytes: that is no key; copy the Shared Secret from the OwnID console (base64 of 32 bytes) into it"
+    )]
+    WeakSecret {
+        origin: crate::config::SecretSource,
+        len: usize,
+    },
 }
 
 impl StartError {
@@ -57,6 +65,7 @@ impl StartError {
                 | StartError::Smsc(_)
                 | StartError::Language(_)
                 | StartError::State(_)
+                | StartError::WeakSecret { .. }
         )
     }
 }
@@ -115,6 +124,9 @@ pub fn submit_options(config: &Config) -> Result<SubmitOptions, StartError> {
 pub async fn start(config: Config, options: StartOptions) -> Result<Service, StartError> {
     let secret = config.load_secret()?;
     tracing::info!(source = %secret.source, "shared secret loaded");
+    for warning in crate::statedir::hygiene_warnings(&config, &secret)? {
+        tracing::warn!("{warning}");
+    }
     let sms = submit_options(&config)?;
 
     // One instance per state_dir, and a sound outbox, before anything is opened for writing.
@@ -238,7 +250,10 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
             admin,
             http::admin_router(app.clone()),
             // The admin endpoints are all GETs: no body worth reading.
-            listener_limits(&config, 1024),
+            http::serve::Limits {
+                allowed_hosts: Some(admin_hosts(&config, admin_addr)),
+                ..listener_limits(&config, 1024)
+            },
             shutdown_rx.clone(),
             "admin",
         ),
@@ -318,6 +333,18 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
         .map_err(|source| StartError::Bind { what, addr, source })
 }
 
+/// The `Host:` names the admin listener answers to.
+fn admin_hosts(config: &Config, bound: SocketAddr) -> Vec<String> {
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    hosts.push(bound.ip().to_string());
+    hosts.push(config.http.admin_listen.ip().to_string());
+    hosts.extend(config.http.admin_hosts.iter().cloned());
+    hosts
+}
+
 /// One listener's limits from `[http]`.
 fn listener_limits(config: &Config, max_body_bytes: usize) -> http::serve::Limits {
     let l = &config.http.limits;
@@ -328,6 +355,7 @@ fn listener_limits(config: &Config, max_body_bytes: usize) -> http::serve::Limit
         max_body_bytes,
         max_connections: l.max_connections,
         drain: l.drain_timeout,
+        allowed_hosts: None,
     }
 }
 

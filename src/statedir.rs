@@ -188,3 +188,50 @@ pub fn load_rate_windows(
     }
     limiter.tracked() - before
 }
+
+/// Keys shorter than this draw a warning; OwnID's console gives 32 bytes.
+pub const SHORT_KEY_BYTES: usize = 16;
+/// Keys shorter than this are refused: they can be guessed from one signed request.
+pub const MIN_KEY_BYTES: usize = 8;
+
+/// The operator's foot-guns, said aloud at start: a secret file others can read, a short
+/// key, an admin listener off loopback. A key shorter than [`MIN_KEY_BYTES`] is refused.
+pub fn hygiene_warnings(
+    config: &crate::config::Config,
+    secret: &crate::config::LoadedSecret,
+) -> Result<Vec<String>, crate::service::StartError> {
+    use crate::config::SecretSource;
+    let mut warnings = Vec::new();
+    let len = secret.secret.key_len();
+    if len < MIN_KEY_BYTES {
+        return Err(crate::service::StartError::WeakSecret {
+            origin: secret.source.clone(),
+            len,
+        });
+    }
+    if len < SHORT_KEY_BYTES {
+        warnings.push(format!(
+            "the shared secret from {} is only {len} bytes; use the Shared Secret the OwnID console generates (32 bytes)",
+            secret.source
+        ));
+    }
+    if let SecretSource::File(path) = &secret.source {
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.mode() & 0o077 != 0 {
+                warnings.push(format!(
+                    "the shared secret file {} is readable by other users (mode {:o}); fix: chmod 600 {0} (owner root; the unit passes it as a credential)",
+                    path.display(),
+                    meta.mode() & 0o777
+                ));
+            }
+        }
+    }
+    if !config.http.admin_listen.ip().is_loopback() {
+        warnings.push(format!(
+            "http.admin_listen is {}, not a loopback address: the status page and metrics are reachable from the network; fix: admin_listen = \"127.0.0.1:{}\"",
+            config.http.admin_listen,
+            config.http.admin_listen.port()
+        ));
+    }
+    Ok(warnings)
+}

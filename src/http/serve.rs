@@ -40,6 +40,10 @@ pub struct Limits {
     pub max_connections: usize,
     /// At shutdown, connections get this long to finish their request, then are dropped.
     pub drain: Duration,
+    /// When set, requests whose `Host:` names another host are refused with `421`: a
+    /// browser on the LAN tricked by DNS rebinding sends the attacker's name. Names are
+    /// compared without the port, case-insensitively; IPv6 literals without brackets.
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 impl Default for Limits {
@@ -51,6 +55,7 @@ impl Default for Limits {
             max_body_bytes: 16 * 1024,
             max_connections: 256,
             drain: Duration::from_secs(5),
+            allowed_hosts: None,
         }
     }
 }
@@ -186,6 +191,17 @@ async fn connection(
 
 /// Enforces the body limits, then hands the request, body read in full, to the router.
 async fn handle(router: Router, limits: &Limits, request: Request<Incoming>) -> Response<Body> {
+    if let Some(allowed) = &limits.allowed_hosts {
+        if let Some(host) = request.headers().get(header::HOST) {
+            let name = host.to_str().ok().map(host_name);
+            if !name.is_some_and(|name| allowed.iter().any(|a| a.eq_ignore_ascii_case(name))) {
+                return refuse(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "this listener does not answer to that Host (http.admin_hosts)".to_owned(),
+                );
+            }
+        }
+    }
     if let Some(length) = declared_length(&request) {
         if length > limits.max_body_bytes as u64 {
             return refuse(
@@ -230,6 +246,18 @@ async fn handle(router: Router, limits: &Limits, request: Request<Incoming>) -> 
     match router.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
+    }
+}
+
+/// The name part of a `Host:` value: `[::1]:9090` → `::1`, `localhost:9090` → `localhost`.
+pub fn host_name(host: &str) -> &str {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
     }
 }
 

@@ -27,6 +27,13 @@ pub enum OpenError {
         .path.display()
     )]
     PermissionDenied { path: PathBuf },
+    /// EPERM: the node's permissions allow it, but the cgroup device policy does not (under
+    /// systemd, a `DeviceAllow=char-ttyUSB` resolved before the driver was loaded).
+    #[error(
+        "the device policy blocks serial port {} (Operation not permitted): its driver probably loaded after smsbridge started; run `systemctl restart smsbridge`, and if it persists allow the device class with `systemctl edit smsbridge` ([Service] DeviceAllow=char-<class> rw, the class from /proc/devices)",
+        .path.display()
+    )]
+    DeviceBlocked { path: PathBuf },
     /// EBUSY, or the port's exclusive lock is held: another process has the port open.
     #[error(
         "serial port {} is in use by another program such as ModemManager (stop it, or tell it to ignore this modem)",
@@ -48,6 +55,12 @@ impl OpenError {
         let path = path.to_path_buf();
         match error.kind {
             tokio_serial::ErrorKind::Io(io::ErrorKind::NotFound) => OpenError::NotFound { path },
+            // Rust folds EPERM and EACCES into one kind; serialport keeps the description.
+            tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied)
+                if error.description == nix::errno::Errno::EPERM.desc() =>
+            {
+                OpenError::DeviceBlocked { path }
+            }
             tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied) => {
                 OpenError::PermissionDenied { path }
             }
@@ -300,6 +313,11 @@ mod tests {
                 tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied),
                 "Permission denied",
                 "dialout",
+            ),
+            (
+                tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied),
+                "Operation not permitted",
+                "device policy blocks serial port /dev/ttyUSB7",
             ),
             (
                 tokio_serial::ErrorKind::NoDevice,
