@@ -732,7 +732,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
         max_header_bytes: c.range("http.max_header_bytes", h.max_header_bytes, 1_024, 65_536)
             as usize,
         // Two listeners at the maximum stay well inside the unit's LimitNOFILE.
-        max_connections: c.range("http.max_connections", h.max_connections, 1, 16_384) as usize,
+        max_connections: c.range("http.max_connections", h.max_connections, 1, 3_072) as usize,
         drain_timeout: c.millis("http.drain_timeout_ms", h.drain_timeout_ms, 0, 60_000),
     };
 

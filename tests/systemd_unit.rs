@@ -207,6 +207,49 @@ fn descriptors_allow_both_listeners_full_and_the_modems() {
     );
 }
 
+#[test]
+fn the_readme_simulator_drop_in_verifies() {
+    // README "Try the installed package without a modem": the unit plus its drop-in.
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("read README.md");
+    let drop_in: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| !l.contains("Try the installed package without a modem"))
+        .skip_while(|l| !l.contains("sudo systemctl edit smsbridge"))
+        .skip(1)
+        .take_while(|l| l.starts_with("#   "))
+        .map(|l| l.trim_start_matches("#   "))
+        .collect();
+    assert!(drop_in.contains(&"DeviceAllow=char-pts rw"), "{drop_in:?}");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let bin = env!("CARGO_BIN_EXE_smsbridge");
+    let unit = unit_text().replace(
+        "ExecStart=/usr/bin/smsbridge ",
+        &format!("ExecStart={bin} "),
+    );
+    let copy = dir.path().join("smsbridge.service");
+    std::fs::write(&copy, unit).expect("write the unit copy");
+    let d = dir.path().join("smsbridge.service.d");
+    std::fs::create_dir(&d).expect("drop-in directory");
+    let text = drop_in
+        .join("\n")
+        .replace("/usr/bin/smsbridge ", &format!("{bin} "));
+    assert!(text.contains("serve --simulator"));
+    std::fs::write(d.join("override.conf"), format!("{text}\n")).expect("write the drop-in");
+    let out = systemd_analyze(&[
+        "verify",
+        "--man=no",
+        "--recursive-errors=no",
+        copy.to_str().expect("utf-8 path"),
+    ]);
+    let all = combined(&out);
+    let ours: Vec<&str> = all
+        .lines()
+        .filter(|line| line.contains("smsbridge.service") || line.contains("override.conf"))
+        .collect();
+    assert!(out.status.success() && ours.is_empty(), "{all}");
+}
+
 fn unit_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/smsbridge.service")
 }
