@@ -34,6 +34,13 @@ pub enum OpenError {
         .path.display()
     )]
     DeviceBlocked { path: PathBuf },
+    /// EACCES on a pseudo-terminal: it belongs to the user who made it (`smsbridge
+    /// simulate` run by another user); the `dialout` group has nothing to do with it.
+    #[error(
+        "permission denied opening {}: it is a pseudo-terminal owned by the user who created it (e.g. `smsbridge simulate` run as root); run the simulator as the same user as this process, or use `serve --simulator`",
+        .path.display()
+    )]
+    PtyNotOurs { path: PathBuf },
     /// EBUSY, or the port's exclusive lock is held: another process has the port open.
     #[error(
         "serial port {} is in use by another program such as ModemManager (stop it, or tell it to ignore this modem)",
@@ -60,6 +67,11 @@ impl OpenError {
                 if error.description == nix::errno::Errno::EPERM.desc() =>
             {
                 OpenError::DeviceBlocked { path }
+            }
+            tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied)
+                if std::fs::canonicalize(&path).is_ok_and(|p| p.starts_with("/dev/pts")) =>
+            {
+                OpenError::PtyNotOurs { path }
             }
             tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied) => {
                 OpenError::PermissionDenied { path }
@@ -297,6 +309,23 @@ mod tests {
         };
         assert_eq!(reason, "AT+CMGS=23: +CMS ERROR: 42 (congestion)");
         assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn a_pty_we_may_not_open_is_not_a_dialout_matter() {
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let path = std::fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&pty.slave)
+        ))
+        .expect("the pty's path");
+        let error = tokio_serial::Error::new(
+            tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied),
+            "Permission denied",
+        );
+        let message = OpenError::from_serial(&path, &error).to_string();
+        assert!(message.contains("pseudo-terminal"), "{message}");
+        assert!(!message.contains("dialout"), "{message}");
     }
 
     #[test]
