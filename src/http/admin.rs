@@ -154,11 +154,21 @@ fn message_json(m: &MessageSummary) -> serde_json::Value {
             "parts_delivered": d.parts_delivered,
             "parts_failed": d.parts_failed,
             "last_status": d.last_status,
+            "last_report_at_ms": d.last_report_at_ms,
         })),
+        "sent_at_ms": m.sent_at_ms,
         "created_at_ms": m.created_at_ms,
         "latency_ms": m.latency_ms(),
         "last_error": m.last_error,
     })
+}
+
+/// When the last part's delivery was reported, for a delivered message.
+fn delivered_at(m: &MessageSummary) -> Option<i64> {
+    let d = m.delivery.as_ref()?;
+    (d.state == crate::outbox::DeliveryState::Delivered)
+        .then_some(d.last_report_at_ms)
+        .flatten()
 }
 
 /// The delivery column: "delivered", "failed", "pending 1/2" and so on.
@@ -258,7 +268,7 @@ pub fn render_page(
     html.push_str(&sparkline(sent_per_minute));
 
     let _ = write!(html, "<h2>Last {RECENT} messages</h2>");
-    html.push_str("<table><tr><th>#</th><th>To</th><th>State</th><th>Attempts</th><th>Parts</th><th>Modem</th><th>Delivery</th><th>Accepted</th><th>Sent</th><th>Final</th><th>Latency</th><th>Last error</th></tr>");
+    html.push_str("<table><tr><th>#</th><th>To</th><th>State</th><th>Attempts</th><th>Parts</th><th>Modem</th><th>Delivery</th><th>Accepted</th><th>Sent</th><th>Delivered</th><th>Latency</th><th>Last error</th></tr>");
     if recent.is_empty() {
         html.push_str("<tr><td colspan=\"12\" class=\"muted\">No messages yet.</td></tr>");
     }
@@ -275,7 +285,7 @@ pub fn render_page(
             escape(&delivery_text(m)),
             utc_time(m.created_at_ms),
             m.sent_at_ms.map(utc_time).unwrap_or_default(),
-            m.final_at_ms.map(utc_time).unwrap_or_default(),
+            delivered_at(m).map(utc_time).unwrap_or_default(),
             m.latency_ms()
                 .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
                 .unwrap_or_default(),

@@ -275,6 +275,8 @@ pub struct DeliverySummary {
     pub parts_failed: u8,
     /// The TP-Status of the most recent report, if any came.
     pub last_status: Option<u8>,
+    /// When the most recent status report was recorded (Unix ms), if any came.
+    pub last_report_at_ms: Option<i64>,
 }
 
 /// One message as the status page shows it: masked number, no text.

@@ -378,7 +378,8 @@ impl Ctx<'_> {
                     coalesce(sum(p.delivery = 'failed'), 0),
                     (SELECT status_code FROM parts q
                          WHERE q.message_id = m.id AND q.reported_at IS NOT NULL
-                         ORDER BY q.reported_at DESC LIMIT 1)
+                         ORDER BY q.reported_at DESC LIMIT 1),
+                    max(p.reported_at)
              FROM (SELECT * FROM messages WHERE ?1 IS NULL OR id = ?1
                    ORDER BY id DESC LIMIT ?2) AS m
              LEFT JOIN parts AS p ON p.message_id = m.id
@@ -393,6 +394,7 @@ impl Ctx<'_> {
             let parts: u8 = row.get(4)?;
             let number: String = row.get(1)?;
             let last_status: Option<u8> = row.get(14)?;
+            let last_report_at_ms: Option<i64> = row.get(15)?;
             Ok((
                 state,
                 MessageSummary {
@@ -419,6 +421,7 @@ impl Ctx<'_> {
                         parts_delivered: delivered,
                         parts_failed: failed,
                         last_status,
+                        last_report_at_ms,
                     }),
                 },
             ))
