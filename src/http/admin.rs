@@ -375,6 +375,43 @@ mod tests {
     use crate::modem::{ModemState, ModemStatus};
 
     #[test]
+    fn a_message_row_shows_when_it_was_accepted_sent_and_delivered() {
+        let message = MessageSummary {
+            id: crate::outbox::MessageId(7),
+            to_masked: "+44********56".to_owned(),
+            state: crate::outbox::MessageState::Sent,
+            attempts: 1,
+            parts: 1,
+            parts_sent: 1,
+            delivery: Some(crate::outbox::DeliverySummary {
+                state: crate::outbox::DeliveryState::Delivered,
+                parts_delivered: 1,
+                parts_failed: 0,
+                last_status: Some(0),
+                last_report_at_ms: Some(1_796_168_109_000),
+            }),
+            created_at_ms: 1_796_168_107_000,
+            sent_at_ms: Some(1_796_168_108_000),
+            final_at_ms: Some(1_796_168_108_000),
+            modem: Some("modem0".to_owned()),
+            last_error: None,
+        };
+        let context = PageContext {
+            now_ms: 1_796_168_110_000,
+            refusing: None,
+        };
+        let page = render_page(&[], &QueueCounts::default(), &[message], &[], &context);
+        for time in [
+            "23:35:07",
+            "23:35:08",
+            "23:35:09",
+            "Rendered 2026-12-01 23:35:10 UTC",
+        ] {
+            assert!(page.contains(time), "{time} missing");
+        }
+    }
+
+    #[test]
     fn times_are_utc_calendar_times() {
         assert_eq!(utc_time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc_time(951_782_400_000), "2000-02-29 00:00:00 UTC");
