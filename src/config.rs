@@ -84,6 +84,27 @@ pub struct HttpConfig {
     pub path: String,
     /// The admin listener (health, metrics, status): keep it on loopback.
     pub admin_listen: SocketAddr,
+    /// Timeouts and size limits of both listeners.
+    pub limits: HttpLimits,
+    /// `admin_hosts`: more `Host:` names the admin listener answers to, besides
+    /// `localhost`, `127.0.0.1`, `::1` and the address it listens on.
+    pub admin_hosts: Vec<String>,
+}
+
+/// `[http]`'s limits against slow, idle or oversized clients, for both listeners.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpLimits {
+    /// `header_timeout_ms`: the request head must arrive within this; also how long an
+    /// idle keep-alive connection is kept.
+    pub header_timeout: Duration,
+    /// `body_timeout_ms`: the body must arrive within this after the head.
+    pub body_timeout: Duration,
+    /// `max_header_bytes`: the largest request head (request line and headers).
+    pub max_header_bytes: usize,
+    /// `max_connections`: connections served at once, per listener; more wait.
+    pub max_connections: usize,
+    /// `drain_timeout_ms`: at shutdown, how long requests under way may take to finish.
+    pub drain_timeout: Duration,
 }
 
 /// `[ownid]`: where the shared secret is and how much clock skew to tolerate.
@@ -496,6 +517,12 @@ struct RawHttp {
     listen: String,
     path: String,
     admin_listen: String,
+    header_timeout_ms: i64,
+    body_timeout_ms: i64,
+    max_header_bytes: i64,
+    max_connections: i64,
+    drain_timeout_ms: i64,
+    admin_hosts: Vec<String>,
 }
 
 impl Default for RawHttp {
@@ -504,6 +531,12 @@ impl Default for RawHttp {
             listen: "127.0.0.1:8080".to_owned(),
             path: "/ownid/sms".to_owned(),
             admin_listen: "127.0.0.1:9090".to_owned(),
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            max_header_bytes: 8_192,
+            max_connections: 256,
+            drain_timeout_ms: 5_000,
+            admin_hosts: Vec::new(),
         }
     }
 }
@@ -703,6 +736,17 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
             format!("must differ from http.listen ({listen})"),
         );
     }
+    let h = &raw.http;
+    let http_limits = HttpLimits {
+        header_timeout: c.millis("http.header_timeout_ms", h.header_timeout_ms, 100, 300_000),
+        body_timeout: c.millis("http.body_timeout_ms", h.body_timeout_ms, 100, 300_000),
+        max_header_bytes: c.range("http.max_header_bytes", h.max_header_bytes, 1_024, 65_536)
+            as usize,
+        // Two listeners at the maximum stay well inside the unit's LimitNOFILE.
+        max_connections: c.range("http.max_connections", h.max_connections, 1, 3_072) as usize,
+        drain_timeout: c.millis("http.drain_timeout_ms", h.drain_timeout_ms, 0, 60_000),
+    };
+
     let path = raw.http.path;
     if !path.starts_with('/') {
         c.problem("http.path", format!("{path:?} must start with \"/\""));
@@ -832,6 +876,8 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
             listen,
             path,
             admin_listen,
+            limits: http_limits,
+            admin_hosts: raw.http.admin_hosts,
         },
         ownid: OwnidConfig {
             shared_secret_file: raw.ownid.shared_secret_file,

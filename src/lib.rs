@@ -21,3 +21,4 @@ pub mod ratelimit;
 pub mod service;
 pub mod sim;
 pub mod sms;
+pub mod statedir;

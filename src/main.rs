@@ -157,6 +157,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_configuration_error(&err) => {
+            eprintln!("smsbridge: {err:#}");
+            ExitCode::from(EXIT_CONFIG)
+        }
         Err(err) => {
             eprintln!("smsbridge: {err:#}");
             ExitCode::FAILURE
@@ -164,8 +168,35 @@ fn main() -> ExitCode {
     }
 }
 
+/// sysexits(3)'s EX_CONFIG: the unit's `RestartPreventExitStatus=` stops restarts on it,
+/// since restarting cannot fix a configuration.
+const EXIT_CONFIG: u8 = 78;
+
+/// Whether `serve` failed because of what the operator configured (the file, the secret,
+/// the SMS options, a damaged outbox or a second instance), not a passing fault.
+fn is_configuration_error(err: &anyhow::Error) -> bool {
+    use smsbridge::service::StartError;
+    if err
+        .downcast_ref::<smsbridge::config::ConfigError>()
+        .is_some()
+    {
+        return true;
+    }
+    err.downcast_ref::<StartError>()
+        .is_some_and(StartError::is_final)
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     smsbridge::logging::init();
+    let result = serve_logged(args);
+    if let Err(err) = &result {
+        // At error priority in the journal (stderr alone would be info there).
+        tracing::error!("cannot start: {err:#}");
+    }
+    result
+}
+
+fn serve_logged(args: ServeArgs) -> anyhow::Result<()> {
     let config = smsbridge::config::Config::load(&args.config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -192,6 +223,8 @@ async fn run_until_signal(service: &smsbridge::service::Service) -> anyhow::Resu
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    // SIGHUP's default would kill the service; nothing is reloaded yet, so say so.
+    let mut hup = signal(SignalKind::hangup())?;
     let mut watchdog_usec = 0;
     let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
     // Feed the watchdog at half its interval; refresh the status line as often.
@@ -206,6 +239,9 @@ async fn run_until_signal(service: &smsbridge::service::Service) -> anyhow::Resu
         tokio::select! {
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
+            _ = hup.recv() => {
+                tracing::warn!("SIGHUP ignored: the configuration is not reloaded; apply changes with systemctl restart smsbridge");
+            }
             _ = tick.tick() => {
                 let status = service.status_line();
                 if status != last_status {

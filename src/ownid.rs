@@ -43,6 +43,8 @@ pub const SIGNATURE_HEADER: &str = "ownid-signature";
 pub struct SharedSecret {
     /// The keyed HMAC state; cloning it per request skips re-deriving the key pads.
     mac: Hmac<Sha256>,
+    /// The key's length in bytes, for the start's warning about short keys.
+    key_len: usize,
 }
 
 /// Why a shared secret's text was refused. The messages never quote the secret.
@@ -79,7 +81,15 @@ impl SharedSecret {
         // the code free of panics all the same.
         let mac =
             <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| SecretFormatError::Empty)?;
-        Ok(SharedSecret { mac })
+        Ok(SharedSecret {
+            mac,
+            key_len: key.len(),
+        })
+    }
+
+    /// How many bytes the key has (after base64 decoding).
+    pub fn key_len(&self) -> usize {
+        self.key_len
     }
 
     fn mac_of(&self, body: &[u8], timestamp: &str) -> Hmac<Sha256> {

@@ -34,6 +34,15 @@ pub enum PolicyError {
 }
 
 impl NumberPolicy {
+    /// [`check`](Self::check)s the number and returns its canonical E.164 form, the one
+    /// to dial, rate-limit and store: `+4407400123456` (a trunk 0 after the country code,
+    /// which metadata accepts) becomes `+447400123456`.
+    pub fn canonical(&self, e164: &str) -> Result<String, PolicyError> {
+        self.check(e164)?;
+        let number = phonenumber::parse(None, e164).map_err(|_| PolicyError::NotValidForCountry)?;
+        Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+    }
+
     /// Checks an E.164 number (already syntax-checked) against the metadata and the policy.
     pub fn check(&self, e164: &str) -> Result<(), PolicyError> {
         let number = phonenumber::parse(None, e164).map_err(|_| PolicyError::NotValidForCountry)?;
@@ -75,6 +84,24 @@ fn non_mobile_name(kind: Type) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_canonical_form_drops_a_trunk_zero_after_the_country_code() {
+        let policy = NumberPolicy::default();
+        assert_eq!(
+            policy.canonical("+4407400123456").as_deref(),
+            Ok("+447400123456")
+        );
+        assert_eq!(
+            policy.canonical("+447400123456").as_deref(),
+            Ok("+447400123456")
+        );
+        assert_eq!(
+            policy.canonical("+12015550123").as_deref(),
+            Ok("+12015550123")
+        );
+        assert!(policy.canonical("+1555000").is_err());
+    }
 
     fn check(policy: &NumberPolicy, number: &str, expected: Result<(), PolicyError>) {
         assert_eq!(policy.check(number), expected, "{number}");

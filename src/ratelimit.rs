@@ -8,6 +8,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
 /// The configured limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -21,6 +24,9 @@ pub struct RateLimiter {
     limit: RateLimit,
     recent: HashMap<String, VecDeque<u64>>,
     last_sweep_ms: u64,
+    /// When set, numbers are tracked by their keyed hash, so the windows can be saved
+    /// across a restart without writing a phone number to the disk.
+    key: Option<Vec<u8>>,
 }
 
 /// A refused request: the number may try again after `retry_after_ms`.
@@ -35,6 +41,61 @@ impl RateLimiter {
             limit,
             recent: HashMap::new(),
             last_sweep_ms: 0,
+            key: None,
+        }
+    }
+
+    /// A limiter that tracks numbers by HMAC-SHA256(`key`, number), hex.
+    pub fn keyed(limit: RateLimit, key: &[u8]) -> Self {
+        RateLimiter {
+            key: Some(key.to_vec()),
+            ..RateLimiter::new(limit)
+        }
+    }
+
+    fn slot(&self, number: &str) -> String {
+        match &self.key {
+            None => number.to_owned(),
+            Some(key) => match Hmac::<Sha256>::new_from_slice(key) {
+                Ok(mut mac) => {
+                    mac.update(number.as_bytes());
+                    mac.finalize()
+                        .into_bytes()
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect()
+                }
+                Err(_) => number.to_owned(),
+            },
+        }
+    }
+
+    /// Every tracked slot (the keyed hash for a keyed limiter) with its acceptance times
+    /// still inside the window at `now_ms`, for saving.
+    pub fn windows(&self, now_ms: u64) -> Vec<(String, Vec<u64>)> {
+        let window = self.limit.window_ms;
+        self.recent
+            .iter()
+            .map(|(slot, times)| {
+                let times: Vec<u64> = times
+                    .iter()
+                    .copied()
+                    .filter(|&t| t + window > now_ms)
+                    .collect();
+                (slot.clone(), times)
+            })
+            .filter(|(_, times)| !times.is_empty())
+            .collect()
+    }
+
+    /// Puts back a slot saved by [`windows`](Self::windows) (times in any order; those
+    /// outside the window at `now_ms` are dropped).
+    pub fn restore(&mut self, slot: String, mut times: Vec<u64>, now_ms: u64) {
+        let window = self.limit.window_ms;
+        times.retain(|&t| t + window > now_ms && t <= now_ms);
+        times.sort_unstable();
+        if !times.is_empty() {
+            self.recent.entry(slot).or_default().extend(times);
         }
     }
 
@@ -42,7 +103,8 @@ impl RateLimiter {
     pub fn reserve(&mut self, number: &str, now_ms: u64) -> Result<(), Limited> {
         self.sweep(now_ms);
         let window = self.limit.window_ms;
-        let times = self.recent.entry(number.to_owned()).or_default();
+        let slot = self.slot(number);
+        let times = self.recent.entry(slot).or_default();
         while times.front().is_some_and(|&t| t + window <= now_ms) {
             times.pop_front();
         }
@@ -60,12 +122,13 @@ impl RateLimiter {
     /// Gives back the slot taken at `at_ms` by [`reserve`](Self::reserve), when the
     /// message was not accepted after all.
     pub fn release(&mut self, number: &str, at_ms: u64) {
-        if let Some(times) = self.recent.get_mut(number) {
+        let slot = self.slot(number);
+        if let Some(times) = self.recent.get_mut(&slot) {
             if let Some(pos) = times.iter().rposition(|&t| t == at_ms) {
                 times.remove(pos);
             }
             if times.is_empty() {
-                self.recent.remove(number);
+                self.recent.remove(&slot);
             }
         }
     }
@@ -137,6 +200,35 @@ mod tests {
         limiter.release("+447400123456", 4);
         assert_eq!(limiter.reserve("+447400123456", 5), Ok(()));
         assert!(limiter.reserve("+447400123456", 6).is_err());
+    }
+
+    #[test]
+    fn a_keyed_limiter_saves_no_number_and_restores_its_windows() {
+        let limit = RateLimit {
+            count: 5,
+            window_ms: 10 * MINUTE,
+        };
+        let mut before = RateLimiter::keyed(limit, b"key");
+        for i in 0..5 {
+            before.reserve("+447400123456", i * MINUTE).unwrap();
+        }
+        let saved = before.windows(5 * MINUTE);
+        assert_eq!(saved.len(), 1);
+        assert!(!saved[0].0.contains("7400123456"));
+        let mut after = RateLimiter::keyed(limit, b"key");
+        for (slot, times) in saved {
+            after.restore(slot, times, 5 * MINUTE);
+        }
+        assert!(after.reserve("+447400123456", 5 * MINUTE).is_err());
+        assert!(after.reserve("+4915123456789", 5 * MINUTE).is_ok());
+        // Entries that left the window by the restart are not restored.
+        let mut late = RateLimiter::keyed(limit, b"key");
+        for (slot, times) in before.windows(5 * MINUTE) {
+            late.restore(slot, times, 10 * MINUTE + 1);
+        }
+        assert_eq!(late.tracked(), 1);
+        assert_eq!(late.reserve("+447400123456", 10 * MINUTE + 1), Ok(()));
+        assert!(late.reserve("+447400123456", 10 * MINUTE + 2).is_err());
     }
 
     #[test]

@@ -45,6 +45,33 @@ pub enum StartError {
     Endpoint(String),
     #[error("cannot start the simulated modem: {0}")]
     Simulator(std::io::Error),
+    /// A second instance, or a damaged outbox.
+    #[error(transparent)]
+    State(#[from] crate::statedir::StateError),
+    /// A shared secret too short to be a key.
+    #[error(
+        "the shared secret from {origin} is only {len} bytes: that is no key; copy the Shared Secret from the OwnID console (base64 of 32 bytes) into it"
+    )]
+    WeakSecret {
+        origin: crate::config::SecretSource,
+        len: usize,
+    },
+}
+
+impl StartError {
+    /// Errors that a restart cannot fix (the unit stops restarting on them).
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            StartError::Config(_)
+                | StartError::Secret(_)
+                | StartError::Smsc(_)
+                | StartError::Language(_)
+                | StartError::State(_)
+                | StartError::WeakSecret { .. }
+                | StartError::Endpoint(_)
+        )
+    }
 }
 
 /// How to start: `--simulator` replaces the configured modems with simulated ones.
@@ -65,6 +92,9 @@ pub struct Service {
     shutdown: watch::Sender<bool>,
     dispatcher: JoinHandle<()>,
     servers: Vec<JoinHandle<()>>,
+    /// `state_dir` is this service's until it is dropped.
+    _state_lock: crate::statedir::StateLock,
+    state_dir: PathBuf,
 }
 
 /// The codec options the configuration asks for.
@@ -98,6 +128,9 @@ pub fn submit_options(config: &Config) -> Result<SubmitOptions, StartError> {
 pub async fn start(config: Config, options: StartOptions) -> Result<Service, StartError> {
     let secret = config.load_secret()?;
     tracing::info!(source = %secret.source, "shared secret loaded");
+    for warning in crate::statedir::hygiene_warnings(&config, &secret)? {
+        tracing::warn!("{warning}");
+    }
     let sms = submit_options(&config)?;
     let endpoints = config
         .endpoint
@@ -105,7 +138,14 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         .map(|e| e.load().map_err(StartError::Endpoint))
         .collect::<Result<Vec<_>, _>>()?;
 
+    // One instance per state_dir, and a sound outbox, before anything is opened for writing.
+    let state_lock = crate::statedir::lock(&config.state_dir)?;
     let outbox_path = config.outbox_path();
+    let checked = outbox_path.clone();
+    let took = tokio::task::spawn_blocking(move || crate::statedir::check_integrity(&checked))
+        .await
+        .map_err(|e| StartError::Outbox(OutboxError::Storage(e.to_string())))??;
+    tracing::info!(ms = took.as_millis() as u64, "outbox integrity checked");
     let outbox = {
         let options = config.outbox_options();
         tokio::task::spawn_blocking(move || Outbox::open(&outbox_path, options))
@@ -113,6 +153,9 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
             .map_err(|e| StartError::Outbox(OutboxError::Storage(e.to_string())))??
     };
     let recovered = outbox.recover(http::now_ms() as i64).await?;
+    for warning in crate::statedir::permission_warnings(&config.state_dir, &config.outbox_path()) {
+        tracing::warn!("{warning}");
+    }
     if recovered.requeued > 0 || recovered.queued > 0 {
         tracing::warn!(
             requeued = recovered.requeued,
@@ -169,6 +212,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
     let readiness = Arc::new(Readiness::new(config.limits.no_modem_grace, http::now_ms()));
+    let limiter = rate_limiter(&config, &secret.secret);
     let app = Arc::new(App {
         secret: secret.secret,
         max_skew: config.ownid.max_clock_skew,
@@ -180,10 +224,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         max_parts: usize::from(config.limits.max_parts),
         sms: sms.clone(),
         ttl: config.queue.ttl,
-        limiter: Mutex::new(RateLimiter::new(RateLimit {
-            count: config.limits.per_number_count,
-            window_ms: config.limits.per_number_window.as_millis() as u64,
-        })),
+        limiter: Mutex::new(limiter),
         outbox: outbox.clone(),
         readiness: readiness.clone(),
         metrics: metrics.clone(),
@@ -211,11 +252,24 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
             public,
             http::public_router(app.clone(), &config.http.path)
                 .merge(crate::endpoint::http::router(app.clone(), endpoints)),
+            listener_limits(&config, http::public::MAX_BODY_BYTES),
             shutdown_rx.clone(),
+            "public",
         ),
-        serve(admin, http::admin_router(app.clone()), shutdown_rx.clone()),
+        serve(
+            admin,
+            http::admin_router(app.clone()),
+            // The admin endpoints are all GETs: no body worth reading.
+            http::serve::Limits {
+                allowed_hosts: Some(admin_hosts(&config, admin_addr)),
+                ..listener_limits(&config, 1024)
+            },
+            shutdown_rx.clone(),
+            "admin",
+        ),
     ];
     spawn_maintenance(outbox.clone(), config.queue.retention, shutdown_rx.clone());
+    spawn_rate_saver(app.clone(), config.state_dir.clone(), shutdown_rx.clone());
     tracing::info!(public = %public_addr, path = %config.http.path, admin = %admin_addr, modems = modems.len(), "smsbridge is ready");
     Ok(Service {
         public_addr,
@@ -225,6 +279,8 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         shutdown,
         dispatcher,
         servers,
+        _state_lock: state_lock,
+        state_dir: config.state_dir.clone(),
     })
 }
 
@@ -235,6 +291,13 @@ impl Service {
         let _ = self.shutdown.send(true);
         for server in self.servers {
             let _ = server.await;
+        }
+        if let Ok(limiter) = self.app.limiter.lock() {
+            if let Err(error) =
+                crate::statedir::save_rate_windows(&self.state_dir, &limiter, http::now_ms())
+            {
+                tracing::warn!(%error, "saving the rate-limit windows failed");
+            }
         }
         let _ = self.dispatcher.await;
         if let Err(error) = self.app.outbox.shutdown().await {
@@ -280,22 +343,81 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
         .map_err(|source| StartError::Bind { what, addr, source })
 }
 
+/// The `Host:` names the admin listener answers to.
+fn admin_hosts(config: &Config, bound: SocketAddr) -> Vec<String> {
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    hosts.push(bound.ip().to_string());
+    hosts.push(config.http.admin_listen.ip().to_string());
+    hosts.extend(config.http.admin_hosts.iter().cloned());
+    hosts
+}
+
+/// One listener's limits from `[http]`.
+fn listener_limits(config: &Config, max_body_bytes: usize) -> http::serve::Limits {
+    let l = &config.http.limits;
+    http::serve::Limits {
+        header_timeout: l.header_timeout,
+        body_timeout: l.body_timeout,
+        max_header_bytes: l.max_header_bytes,
+        max_body_bytes,
+        max_connections: l.max_connections,
+        drain: l.drain_timeout,
+        allowed_hosts: None,
+    }
+}
+
 fn serve(
     listener: TcpListener,
     router: axum::Router,
-    mut shutdown: watch::Receiver<bool>,
+    limits: http::serve::Limits,
+    shutdown: watch::Receiver<bool>,
+    what: &'static str,
 ) -> JoinHandle<()> {
+    tokio::spawn(http::serve::serve(listener, router, limits, shutdown, what))
+}
+
+/// The per-number limiter, keyed by a hash derived from the shared secret (no number is
+/// written to the disk) and holding the windows saved before the last stop.
+fn rate_limiter(config: &Config, secret: &crate::ownid::SharedSecret) -> RateLimiter {
+    let key = crate::ownid::sign(secret, b"smsbridge rate-limit windows", "1");
+    let mut limiter = RateLimiter::keyed(
+        RateLimit {
+            count: config.limits.per_number_count,
+            window_ms: config.limits.per_number_window.as_millis() as u64,
+        },
+        key.as_bytes(),
+    );
+    let restored =
+        crate::statedir::load_rate_windows(&config.state_dir, &mut limiter, http::now_ms());
+    if restored > 0 {
+        tracing::info!(numbers = restored, "rate-limit windows restored");
+    }
+    limiter
+}
+
+/// Saves the rate-limit windows every 10 s and at stop, so a restart (even kill -9, within
+/// 10 s) does not reset the per-number limits.
+fn spawn_rate_saver(app: Arc<App>, dir: PathBuf, mut shutdown: watch::Receiver<bool>) {
     tokio::spawn(async move {
-        let stopped = async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        };
-        if let Err(error) = axum::serve(listener, router)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            tracing::error!(%error, "HTTP listener failed");
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                // Service::stop saves them a last time, once no request can change them.
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            let saved = match app.limiter.lock() {
+                Ok(limiter) => crate::statedir::save_rate_windows(&dir, &limiter, http::now_ms()),
+                Err(_) => return,
+            };
+            if let Err(error) = saved {
+                tracing::warn!(%error, "saving the rate-limit windows failed");
+            }
         }
-    })
+    });
 }
 
 /// Deletes final messages past the retention period, hourly.

@@ -598,6 +598,14 @@ async fn the_status_page_renders_in_headless_chromium() {
     );
     assert!(!dom.contains("998870"), "no code on the page");
     assert!(dom.contains("<svg"), "the sends chart is there");
+    assert!(
+        dom.contains("<th>Accepted</th><th>Sent</th>") && dom.contains("Rendered "),
+        "times are shown"
+    );
+    assert!(
+        !dom.contains("class=\"banner\""),
+        "no refusal banner while ready"
+    );
 
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
     let _ = std::fs::remove_file(&shot);

@@ -132,6 +132,8 @@ fn unit_keeps_the_directives_others_rely_on() {
             "shared-secret:/etc/smsbridge/shared-secret",
         ),
         ("DevicePolicy", "closed"),
+        // Configuration errors exit 78 (src/main.rs); restarting cannot fix them.
+        ("RestartPreventExitStatus", "78"),
         ("NoNewPrivileges", "yes"),
         ("ProtectSystem", "strict"),
     ] {
@@ -167,6 +169,85 @@ fn unit_keeps_the_directives_others_rely_on() {
             .any(|(k, v)| *k == "ConditionPathExists" && *v == "/etc/smsbridge/shared-secret"),
         "[Unit] must not start the service before the secret exists"
     );
+}
+
+#[test]
+fn usb_serial_drivers_load_before_the_device_policy_is_resolved() {
+    let unit = unit_text();
+    let unit_section = section(&unit, "Unit");
+    for driver in ["usbserial", "cdc_acm", "option"] {
+        let want = format!("modprobe@{driver}.service");
+        for key in ["Wants", "After"] {
+            assert!(
+                unit_section
+                    .iter()
+                    .any(|(k, v)| *k == key && v.split_whitespace().any(|u| u == want)),
+                "[Unit] lacks {key}={want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn descriptors_allow_both_listeners_full_and_the_modems() {
+    let unit = unit_text();
+    let service = section(&unit, "Service");
+    let limit: u64 = service
+        .iter()
+        .find(|(k, _)| *k == "LimitNOFILE")
+        .map(|(_, v)| v.parse().expect("LimitNOFILE is a number"))
+        .expect("[Service] lacks LimitNOFILE=");
+    // The default http.max_connections is 256 per listener; leave room for modems,
+    // SQLite's files and the journal.
+    let defaults = smsbridge::config::Config::default();
+    let sockets = 2 * defaults.http.limits.max_connections as u64;
+    assert!(
+        limit >= sockets + 256,
+        "LimitNOFILE={limit} leaves no room beside {sockets} sockets"
+    );
+}
+
+#[test]
+fn the_readme_simulator_drop_in_verifies() {
+    // README "Try the installed package without a modem": the unit plus its drop-in.
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("read README.md");
+    let drop_in: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| !l.contains("Try the installed package without a modem"))
+        .skip_while(|l| !l.contains("sudo systemctl edit smsbridge"))
+        .skip(1)
+        .take_while(|l| l.starts_with("#   "))
+        .map(|l| l.trim_start_matches("#   "))
+        .collect();
+    assert!(drop_in.contains(&"DeviceAllow=char-pts rw"), "{drop_in:?}");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let bin = env!("CARGO_BIN_EXE_smsbridge");
+    let unit = unit_text().replace(
+        "ExecStart=/usr/bin/smsbridge ",
+        &format!("ExecStart={bin} "),
+    );
+    let copy = dir.path().join("smsbridge.service");
+    std::fs::write(&copy, unit).expect("write the unit copy");
+    let d = dir.path().join("smsbridge.service.d");
+    std::fs::create_dir(&d).expect("drop-in directory");
+    let text = drop_in
+        .join("\n")
+        .replace("/usr/bin/smsbridge ", &format!("{bin} "));
+    assert!(text.contains("serve --simulator"));
+    std::fs::write(d.join("override.conf"), format!("{text}\n")).expect("write the drop-in");
+    let out = systemd_analyze(&[
+        "verify",
+        "--man=no",
+        "--recursive-errors=no",
+        copy.to_str().expect("utf-8 path"),
+    ]);
+    let all = combined(&out);
+    let ours: Vec<&str> = all
+        .lines()
+        .filter(|line| line.contains("smsbridge.service") || line.contains("override.conf"))
+        .collect();
+    assert!(out.status.success() && ours.is_empty(), "{all}");
 }
 
 fn unit_path() -> PathBuf {

@@ -66,18 +66,46 @@ pub async fn status_json(State(app): State<Arc<App>>) -> Response {
 }
 
 pub async fn status_page(State(app): State<Arc<App>>) -> Response {
-    let (counts, recent) = match queue_view(&app).await {
-        Ok(view) => view,
-        Err(status) => return status.into_response(),
-    };
     let now = super::now_ms() as i64;
+    // A failing store still gets a page: the banner says so instead of a bare 500.
+    let (counts, recent, store_failing) = match queue_view(&app).await {
+        Ok((counts, recent)) => (counts, recent, false),
+        Err(_) => (app.outbox.counts(), Vec::new(), true),
+    };
     let per_minute = app
         .outbox
         .sent_per_minute(now - 3_600_000, now)
         .await
         .unwrap_or_default();
-    let page = render_page(&modem_statuses(&app), &counts, &recent, &per_minute);
+    let refusing = if store_failing {
+        Some(
+            "The outbox cannot be read: requests are probably failing too. Check the log (journalctl -u smsbridge -p warning) and the disk.",
+        )
+    } else if !app.readiness.accepting(now as u64) {
+        Some(
+            "Requests are refused with 503: no modem has been ready for longer than limits.no_modem_grace_secs.",
+        )
+    } else {
+        None
+    };
+    let page = render_page(
+        &modem_statuses(&app),
+        &counts,
+        &recent,
+        &per_minute,
+        &PageContext {
+            now_ms: now,
+            refusing,
+        },
+    );
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
+}
+
+/// What the page says beside the figures: when it was rendered, and why requests are
+/// refused, if they are.
+pub struct PageContext<'a> {
+    pub now_ms: i64,
+    pub refusing: Option<&'a str>,
 }
 
 async fn queue_view(app: &App) -> Result<(QueueCounts, Vec<MessageSummary>), StatusCode> {
@@ -138,11 +166,21 @@ fn message_json(m: &MessageSummary) -> serde_json::Value {
             "parts_delivered": d.parts_delivered,
             "parts_failed": d.parts_failed,
             "last_status": d.last_status,
+            "last_report_at_ms": d.last_report_at_ms,
         })),
+        "sent_at_ms": m.sent_at_ms,
         "created_at_ms": m.created_at_ms,
         "latency_ms": m.latency_ms(),
         "last_error": m.last_error,
     })
+}
+
+/// When the last part's delivery was reported, for a delivered message.
+fn delivered_at(m: &MessageSummary) -> Option<i64> {
+    let d = m.delivery.as_ref()?;
+    (d.state == crate::outbox::DeliveryState::Delivered)
+        .then_some(d.last_report_at_ms)
+        .flatten()
 }
 
 /// The delivery column: "delivered", "failed", "pending 1/2" and so on.
@@ -164,6 +202,7 @@ pub fn render_page(
     counts: &QueueCounts,
     recent: &[MessageSummary],
     sent_per_minute: &[u64],
+    context: &PageContext<'_>,
 ) -> String {
     let mut html = String::with_capacity(16 * 1024);
     html.push_str(concat!(
@@ -178,8 +217,16 @@ pub fn render_page(
         "th{background:#f0f0f0}.ready{color:#17702e;font-weight:bold}",
         ".failing,.disconnected{color:#b00020;font-weight:bold}.muted{color:#777}",
         ".queue span{display:inline-block;margin-right:1.5em}",
+        ".banner{background:#b00020;color:#fff;padding:.6em 1em;font-weight:bold}",
         "</style></head><body><h1>smsbridge</h1>",
     ));
+    if let Some(reason) = context.refusing {
+        let _ = write!(
+            html,
+            "<p class=\"banner\" role=\"alert\">{}</p>",
+            escape(reason)
+        );
+    }
 
     html.push_str("<h2>Modems</h2><table><tr><th>Name</th><th>State</th><th>Signal</th><th>Operator</th><th>Modem</th><th>IMEI</th><th>Last problem</th></tr>");
     if modems.is_empty() {
@@ -196,14 +243,25 @@ pub fn render_page(
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
+        // A modem that is gone has no signal or operator now; the last ones would mislead.
+        let gone = matches!(
+            m.state,
+            crate::modem::ModemState::Disconnected | crate::modem::ModemState::Connecting
+        );
         let _ = write!(
             html,
             "<tr><td>{}</td><td class=\"{state}\">{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&m.name),
-            m.signal_dbm
-                .map(|d| format!("{d} dBm"))
-                .unwrap_or_else(|| "unknown".into()),
-            escape(m.operator.as_deref().unwrap_or("")),
+            match m.signal_dbm {
+                _ if gone => "—".to_owned(),
+                Some(d) => format!("{d} dBm"),
+                None => "unknown".to_owned(),
+            },
+            escape(if gone {
+                "—"
+            } else {
+                m.operator.as_deref().unwrap_or("")
+            }),
             escape(&model),
             escape(id.imei.as_deref().unwrap_or("")),
             escape(&modem_problem(m)),
@@ -222,14 +280,14 @@ pub fn render_page(
     html.push_str(&sparkline(sent_per_minute));
 
     let _ = write!(html, "<h2>Last {RECENT} messages</h2>");
-    html.push_str("<table><tr><th>#</th><th>To</th><th>State</th><th>Attempts</th><th>Parts</th><th>Modem</th><th>Delivery</th><th>Latency</th><th>Last error</th></tr>");
+    html.push_str("<table><tr><th>#</th><th>To</th><th>State</th><th>Attempts</th><th>Parts</th><th>Modem</th><th>Delivery</th><th>Accepted</th><th>Sent</th><th>Delivered</th><th>Latency</th><th>Last error</th></tr>");
     if recent.is_empty() {
-        html.push_str("<tr><td colspan=\"9\" class=\"muted\">No messages yet.</td></tr>");
+        html.push_str("<tr><td colspan=\"12\" class=\"muted\">No messages yet.</td></tr>");
     }
     for m in recent {
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             m.id,
             escape(&m.to_masked),
             m.state.as_str(),
@@ -237,13 +295,20 @@ pub fn render_page(
             m.parts,
             escape(m.modem.as_deref().unwrap_or("")),
             escape(&delivery_text(m)),
+            utc_time(m.created_at_ms),
+            m.sent_at_ms.map(utc_time).unwrap_or_default(),
+            delivered_at(m).map(utc_time).unwrap_or_default(),
             m.latency_ms()
                 .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
                 .unwrap_or_default(),
             escape(m.last_error.as_deref().unwrap_or("")),
         );
     }
-    html.push_str("</table><p class=\"muted\">Refreshes every 5 seconds. Numbers are masked.</p></body></html>");
+    let _ = write!(
+        html,
+        "</table><p class=\"muted\">Rendered {}. Refreshes every 5 seconds. Numbers are masked.</p></body></html>",
+        utc_time(context.now_ms)
+    );
     html
 }
 
@@ -277,6 +342,29 @@ fn sparkline(per_minute: &[u64]) -> String {
     svg
 }
 
+/// Unix milliseconds as `2026-12-01 23:15:07 UTC` (proleptic Gregorian, from the days
+/// since the epoch; no time-zone database on the box is needed).
+fn utc_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Escapes text for HTML element content and attribute values.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -291,4 +379,90 @@ fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modem::{ModemState, ModemStatus};
+
+    #[test]
+    fn a_message_row_shows_when_it_was_accepted_sent_and_delivered() {
+        let message = MessageSummary {
+            id: crate::outbox::MessageId(7),
+            to_masked: "+44********56".to_owned(),
+            state: crate::outbox::MessageState::Sent,
+            attempts: 1,
+            parts: 1,
+            parts_sent: 1,
+            delivery: Some(crate::outbox::DeliverySummary {
+                state: crate::outbox::DeliveryState::Delivered,
+                parts_delivered: 1,
+                parts_failed: 0,
+                last_status: Some(0),
+                last_report_at_ms: Some(1_796_168_109_000),
+            }),
+            created_at_ms: 1_796_168_107_000,
+            sent_at_ms: Some(1_796_168_108_000),
+            final_at_ms: Some(1_796_168_108_000),
+            modem: Some("modem0".to_owned()),
+            last_error: None,
+        };
+        let context = PageContext {
+            now_ms: 1_796_168_110_000,
+            refusing: None,
+        };
+        let page = render_page(&[], &QueueCounts::default(), &[message], &[], &context);
+        for time in [
+            "23:35:07",
+            "23:35:08",
+            "23:35:09",
+            "Rendered 2026-12-01 23:35:10 UTC",
+        ] {
+            assert!(page.contains(time), "{time} missing");
+        }
+    }
+
+    #[test]
+    fn times_are_utc_calendar_times() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_time(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_time(1_796_168_107_000), "2026-12-01 23:35:07 UTC");
+    }
+
+    #[test]
+    fn a_disconnected_modem_shows_no_stale_figures_and_a_refusal_has_a_banner() {
+        let mut modem = ModemStatus::new("modem0");
+        modem.state = ModemState::Disconnected;
+        modem.signal_dbm = Some(-71);
+        modem.operator = Some("Stale Operator".to_owned());
+        let context = PageContext {
+            now_ms: 1_796_168_107_000,
+            refusing: Some("Requests are refused with 503: no modem"),
+        };
+        let page = render_page(
+            &[modem.clone()],
+            &QueueCounts::default(),
+            &[],
+            &[],
+            &context,
+        );
+        assert!(page.contains("class=\"disconnected\">disconnected<"));
+        assert!(
+            !page.contains("-71 dBm") && !page.contains("Stale Operator"),
+            "{page}"
+        );
+        assert!(page.contains("class=\"banner\"") && page.contains("refused with 503"));
+        assert!(page.contains("Rendered 2026-12-01 23:35:07 UTC"));
+        assert!(!page.contains("<script"));
+
+        modem.state = ModemState::Ready;
+        let calm = PageContext {
+            now_ms: 0,
+            refusing: None,
+        };
+        let page = render_page(&[modem], &QueueCounts::default(), &[], &[], &calm);
+        assert!(page.contains("-71 dBm") && page.contains("Stale Operator"));
+        assert!(!page.contains("class=\"banner\""));
+    }
 }

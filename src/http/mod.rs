@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod error;
 pub mod public;
+pub mod serve;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -103,9 +103,15 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Result<Submitted, ApiError>
     let now_ms = s.now_ms;
     let number = PhoneNumber::parse(s.number)
         .map_err(|e| ApiError::Unprocessable(format!("{}: {e}", s.number_field)))?;
-    app.policy
-        .check(number.as_str())
-        .map_err(|e| ApiError::Unprocessable(format!("{}: {e}", s.number_field)))?;
+    // From here on the number is the canonical one: validated, dialled and rate-limited alike.
+    let number = app
+        .policy
+        .canonical(number.as_str())
+        .map_err(|e| ApiError::Unprocessable(format!("{}: {e}", s.number_field)))
+        .and_then(|canonical| {
+            PhoneNumber::parse(&canonical)
+                .map_err(|e| ApiError::Unprocessable(format!("{}: {e}", s.number_field)))
+        })?;
     if s.text.trim().is_empty() {
         return Err(ApiError::Unprocessable(format!(
             "{} is empty",
@@ -131,6 +137,19 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Result<Submitted, ApiError>
         Err(_) => return Err(ApiError::Internal),
     };
     if let Err(limited) = reserved {
+        // A platform's retry of a message this number already used its slot for is not a
+        // new message: it gets the success answer, not 429.
+        if let Some((key, _)) = s.dedup {
+            if let Ok(Some(id)) = app.outbox.dedup_lookup(key, now_ms as i64).await {
+                tracing::info!(message_id = %id, to = %crate::mask::phone(number.as_str()), "duplicate of an accepted message; nothing sent again");
+                return Ok(Submitted {
+                    id,
+                    parts,
+                    duplicate: true,
+                    number,
+                });
+            }
+        }
         return Err(ApiError::RateLimited {
             retry_after_secs: limited.retry_after_ms.div_ceil(1000),
         });

@@ -28,6 +28,20 @@ pub enum OpenError {
         .path.display()
     )]
     PermissionDenied { path: PathBuf },
+    /// EPERM: the node's permissions allow it, but the cgroup device policy does not (under
+    /// systemd, a `DeviceAllow=char-ttyUSB` resolved before the driver was loaded).
+    #[error(
+        "the device policy blocks serial port {} (Operation not permitted): its driver probably loaded after smsbridge started; run `systemctl restart smsbridge`, and if it persists allow the device class with `systemctl edit smsbridge` ([Service] DeviceAllow=char-<class> rw, the class from /proc/devices)",
+        .path.display()
+    )]
+    DeviceBlocked { path: PathBuf },
+    /// EACCES on a pseudo-terminal: it belongs to the user who made it (`smsbridge
+    /// simulate` run by another user); the `dialout` group has nothing to do with it.
+    #[error(
+        "permission denied opening {}: it is a pseudo-terminal owned by the user who created it (e.g. `smsbridge simulate` run as root); run the simulator as the same user as this process, or use `serve --simulator`",
+        .path.display()
+    )]
+    PtyNotOurs { path: PathBuf },
     /// EBUSY, or the port's exclusive lock is held: another process has the port open.
     #[error(
         "serial port {} is in use by another program such as ModemManager (stop it, or tell it to ignore this modem)",
@@ -49,6 +63,17 @@ impl OpenError {
         let path = path.to_path_buf();
         match error.kind {
             tokio_serial::ErrorKind::Io(io::ErrorKind::NotFound) => OpenError::NotFound { path },
+            // Rust folds EPERM and EACCES into one kind; serialport keeps the description.
+            tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied)
+                if error.description == nix::errno::Errno::EPERM.desc() =>
+            {
+                OpenError::DeviceBlocked { path }
+            }
+            tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied)
+                if std::fs::canonicalize(&path).is_ok_and(|p| p.starts_with("/dev/pts")) =>
+            {
+                OpenError::PtyNotOurs { path }
+            }
             tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied) => {
                 OpenError::PermissionDenied { path }
             }
@@ -371,6 +396,23 @@ mod tests {
     }
 
     #[test]
+    fn a_pty_we_may_not_open_is_not_a_dialout_matter() {
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let path = std::fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&pty.slave)
+        ))
+        .expect("the pty's path");
+        let error = tokio_serial::Error::new(
+            tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied),
+            "Permission denied",
+        );
+        let message = OpenError::from_serial(&path, &error).to_string();
+        assert!(message.contains("pseudo-terminal"), "{message}");
+        assert!(!message.contains("dialout"), "{message}");
+    }
+
+    #[test]
     fn open_errors_name_the_fix() {
         let path = Path::new("/dev/ttyUSB7");
         let enotty = nix::errno::Errno::ENOTTY.desc();
@@ -384,6 +426,11 @@ mod tests {
                 tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied),
                 "Permission denied",
                 "dialout",
+            ),
+            (
+                tokio_serial::ErrorKind::Io(io::ErrorKind::PermissionDenied),
+                "Operation not permitted",
+                "device policy blocks serial port /dev/ttyUSB7",
             ),
             (
                 tokio_serial::ErrorKind::NoDevice,

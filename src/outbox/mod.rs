@@ -284,6 +284,8 @@ pub struct DeliverySummary {
     pub parts_failed: u8,
     /// The TP-Status of the most recent report, if any came.
     pub last_status: Option<u8>,
+    /// When the most recent status report was recorded (Unix ms), if any came.
+    pub last_report_at_ms: Option<i64>,
 }
 
 /// One message as the status page shows it: masked number, no text.
@@ -542,6 +544,17 @@ impl Outbox {
     ) -> Result<Enqueued, OutboxError> {
         self.call(move |ctx| ctx.enqueue_dedup(msg, &key, until_ms))
             .await
+    }
+
+    /// The message already accepted under a dedup `key` whose window is still open at
+    /// `now_ms`: a platform's retry that is answered as a success, even when the number's
+    /// rate limit is used up by the original.
+    pub async fn dedup_lookup(
+        &self,
+        key: [u8; 32],
+        now_ms: i64,
+    ) -> Result<Option<MessageId>, OutboxError> {
+        self.call(move |ctx| ctx.dedup_lookup(&key, now_ms)).await
     }
 
     /// Claims the most overdue queued message for `modem`: it becomes `sending`, its

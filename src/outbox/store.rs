@@ -81,6 +81,20 @@ impl Ctx<'_> {
 
     /// [`Ctx::enqueue`] unless a message with the same dedup `key` was accepted and its
     /// window (`until_ms`) has not passed: then that message's id, and nothing stored.
+    /// The message accepted under `key` whose window has not passed at `now_ms`, if any.
+    pub fn dedup_lookup(
+        &mut self,
+        key: &[u8],
+        now_ms: i64,
+    ) -> Result<Option<MessageId>, OutboxError> {
+        let id: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT message_id FROM dedup WHERE key = ?1 AND expires_at > ?2")?
+            .query_row(params![key, now_ms], |row| row.get(0))
+            .optional()?;
+        Ok(id.map(MessageId))
+    }
+
     pub fn enqueue_dedup(
         &mut self,
         msg: NewMessage,
@@ -411,7 +425,8 @@ impl Ctx<'_> {
                     coalesce(sum(p.delivery = 'failed'), 0),
                     (SELECT status_code FROM parts q
                          WHERE q.message_id = m.id AND q.reported_at IS NOT NULL
-                         ORDER BY q.reported_at DESC LIMIT 1)
+                         ORDER BY q.reported_at DESC LIMIT 1),
+                    max(p.reported_at)
              FROM (SELECT * FROM messages WHERE ?1 IS NULL OR id = ?1
                    ORDER BY id DESC LIMIT ?2) AS m
              LEFT JOIN parts AS p ON p.message_id = m.id
@@ -426,6 +441,7 @@ impl Ctx<'_> {
             let parts: u8 = row.get(4)?;
             let number: String = row.get(1)?;
             let last_status: Option<u8> = row.get(14)?;
+            let last_report_at_ms: Option<i64> = row.get(15)?;
             Ok((
                 state,
                 MessageSummary {
@@ -452,6 +468,7 @@ impl Ctx<'_> {
                         parts_delivered: delivered,
                         parts_failed: failed,
                         last_status,
+                        last_report_at_ms,
                     }),
                 },
             ))
