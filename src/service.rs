@@ -11,11 +11,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretError};
-use crate::dispatch::{DispatchConfig, Readiness};
+use crate::dispatch::DispatchConfig;
 use crate::http::{self, App};
 use crate::metrics::Metrics;
-use crate::modem::{ModemConfig, ModemHandle, ModemState};
+use crate::modem::{ModemConfig, ModemHandle, ModemState, Readiness};
 use crate::outbox::{Outbox, OutboxError};
 use crate::policy::NumberPolicy;
 use crate::ratelimit::{RateLimit, RateLimiter};
@@ -50,6 +51,9 @@ pub struct StartOptions {
     pub simulator: bool,
     /// Replaces every modem's timeouts (tests use short ones).
     pub modem_timeouts: Option<crate::modem::ModemTimeouts>,
+    /// The clock every part of the service decides by (tests pass one on tokio's paused
+    /// time); the system's by default.
+    pub clock: Clock,
 }
 
 /// A running service.
@@ -93,6 +97,7 @@ pub fn submit_options(config: &Config) -> Result<SubmitOptions, StartError> {
 /// Starts everything and returns once the listeners are bound, the outbox is open and the
 /// modem workers are running.
 pub async fn start(config: Config, options: StartOptions) -> Result<Service, StartError> {
+    let clock = options.clock.clone();
     let secret = config.load_secret()?;
     tracing::info!(source = %secret.source, "shared secret loaded");
     let sms = submit_options(&config)?;
@@ -104,7 +109,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
             .await
             .map_err(|e| StartError::Outbox(OutboxError::Storage(e.to_string())))??
     };
-    let recovered = outbox.recover(http::now_ms() as i64).await?;
+    let recovered = outbox.recover(clock.now_ms() as i64).await?;
     if recovered.requeued > 0 || recovered.queued > 0 {
         tracing::warn!(
             requeued = recovered.requeued,
@@ -160,7 +165,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
-    let readiness = Arc::new(Readiness::new(config.limits.no_modem_grace, http::now_ms()));
+    let readiness = Arc::new(Readiness::new(config.limits.no_modem_grace, clock.now_ms()));
     let app = Arc::new(App {
         secret: secret.secret,
         max_skew: config.ownid.max_clock_skew,
@@ -181,6 +186,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         metrics: metrics.clone(),
         wake: wake.clone(),
         modems: modems.clone(),
+        clock: clock.clone(),
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -196,6 +202,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
             sms,
             ..DispatchConfig::default()
         },
+        clock.clone(),
         shutdown_rx.clone(),
     ));
     let servers = vec![
@@ -206,7 +213,12 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         ),
         serve(admin, http::admin_router(app.clone()), shutdown_rx.clone()),
     ];
-    spawn_maintenance(outbox.clone(), config.queue.retention, shutdown_rx.clone());
+    spawn_maintenance(
+        outbox.clone(),
+        config.queue.retention,
+        clock.clone(),
+        shutdown_rx.clone(),
+    );
     tracing::info!(public = %public_addr, path = %config.http.path, admin = %admin_addr, modems = modems.len(), "smsbridge is ready");
     Ok(Service {
         public_addr,
@@ -257,7 +269,7 @@ impl Service {
     pub async fn healthy(&self) -> bool {
         let outbox_answers = tokio::time::timeout(
             Duration::from_secs(5),
-            self.app.outbox.next_due_at(http::now_ms() as i64),
+            self.app.outbox.next_due_at(self.app.clock.now_ms() as i64),
         )
         .await
         .is_ok_and(|r| r.is_ok());
@@ -290,7 +302,12 @@ fn serve(
 }
 
 /// Deletes final messages past the retention period, hourly.
-fn spawn_maintenance(outbox: Outbox, retention: Duration, mut shutdown: watch::Receiver<bool>) {
+fn spawn_maintenance(
+    outbox: Outbox,
+    retention: Duration,
+    clock: Clock,
+    mut shutdown: watch::Receiver<bool>,
+) {
     tokio::spawn(async move {
         let mut hourly = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -298,7 +315,7 @@ fn spawn_maintenance(outbox: Outbox, retention: Duration, mut shutdown: watch::R
                 _ = hourly.tick() => {}
                 _ = shutdown.changed() => return,
             }
-            let cutoff = http::now_ms() as i64 - retention.as_millis() as i64;
+            let cutoff = clock.now_ms() as i64 - retention.as_millis() as i64;
             match outbox.purge(cutoff).await {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "old messages deleted"),

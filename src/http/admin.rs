@@ -70,7 +70,7 @@ pub async fn status_page(State(app): State<Arc<App>>) -> Response {
         Ok(view) => view,
         Err(status) => return status.into_response(),
     };
-    let now = super::now_ms() as i64;
+    let now = app.clock.now_ms() as i64;
     let per_minute = app
         .outbox
         .sent_per_minute(now - 3_600_000, now)

@@ -41,7 +41,7 @@ pub async fn accept(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
 }
 
 async fn accept_bytes(app: &App, headers: &HeaderMap, body: Bytes) -> Result<(), ApiError> {
-    let now_ms = super::now_ms();
+    let now_ms = app.clock.now_ms();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let verified = ownid::verify(
         &app.secret,

@@ -42,10 +42,12 @@
 mod backoff;
 mod driver;
 mod error;
+mod readiness;
 mod session;
 
 pub use driver::{ProbeReport, probe, send_message, signal_bars, spawn};
 pub use error::{InitError, ModemError, OpenError};
+pub use readiness::Readiness;
 
 use std::path::PathBuf;
 use std::time::Duration;
