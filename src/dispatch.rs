@@ -1,7 +1,7 @@
 //! The dispatcher: turns outbox and modem events into sends. Driven by events, never by a
-//! polling loop: it wakes when a message is accepted, when a send finishes, when a modem's
-//! state changes, when a delivery report arrives, and at the exact time the next retry or
-//! expiry falls due.
+//! polling loop: it wakes when the outbox announces due work (a message accepted, a retry
+//! scheduled), when a send finishes, when a modem's state changes, when a delivery report
+//! arrives, and at the exact time the next retry or expiry falls due.
 //!
 //! A message goes to a ready, idle modem at once; the modems send in parallel; a temporary
 //! error is retried with backoff, preferring a modem that has not been failing; a permanent
@@ -79,7 +79,6 @@ pub async fn run(
     modems: Vec<ModemHandle>,
     status_reports: Vec<bool>,
     mut events: mpsc::Receiver<ModemEvent>,
-    wake: Arc<Notify>,
     readiness: Arc<Readiness>,
     metrics: Arc<Metrics>,
     config: DispatchConfig,
@@ -144,7 +143,7 @@ pub async fn run(
             benched_end,
         );
         tokio::select! {
-            _ = wake.notified() => {}
+            _ = outbox.work_due() => {}
             _ = status_changed.notified() => {}
             _ = shutdown.changed() => {}
             Some(joined) = sends.join_next(), if !sends.is_empty() => {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
@@ -164,7 +164,6 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     })?;
 
     let metrics = Arc::new(Metrics::default());
-    let wake = Arc::new(Notify::new());
     let readiness = Arc::new(Readiness::new(config.limits.no_modem_grace, clock.now_ms()));
     let app = Arc::new(App {
         secret: secret.secret,
@@ -184,7 +183,6 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         outbox: outbox.clone(),
         readiness: readiness.clone(),
         metrics: metrics.clone(),
-        wake: wake.clone(),
         modems: modems.clone(),
         clock: clock.clone(),
     });
@@ -195,7 +193,6 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         modems.clone(),
         status_reports,
         events_rx,
-        wake,
         readiness,
         metrics,
         DispatchConfig {

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
-use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::metrics::Metrics;
@@ -36,8 +35,6 @@ pub struct App {
     pub outbox: Outbox,
     pub readiness: Arc<Readiness>,
     pub metrics: Arc<Metrics>,
-    /// Wakes the dispatcher when a message was accepted.
-    pub wake: Arc<Notify>,
     pub modems: Vec<ModemHandle>,
     /// The service's clock: OwnID's timestamps, rate limits and TTLs are judged by it.
     pub clock: Clock,

@@ -97,7 +97,6 @@ async fn accept_bytes(app: &App, headers: &HeaderMap, body: Bytes) -> Result<(),
     match app.outbox.enqueue(message).await {
         Ok(id) => {
             tracing::info!(message_id = %id, to = %crate::mask::phone(number.as_str()), parts, "message accepted");
-            app.wake.notify_one();
             Ok(())
         }
         Err(error) => {
