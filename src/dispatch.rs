@@ -338,9 +338,11 @@ fn note_failure(slot: &mut ModemSlot, config: &DispatchConfig, clock: &Clock) {
     slot.consecutive_failures += 1;
     if slot.consecutive_failures >= config.modem_failure_threshold {
         let extra = slot.consecutive_failures - config.modem_failure_threshold;
-        let cooldown = config
-            .modem_cooldown
-            .saturating_mul(2u32.saturating_pow(extra.min(4)));
+        let cooldown = crate::backoff::Backoff::new(
+            config.modem_cooldown,
+            config.modem_cooldown.saturating_mul(16),
+        )
+        .delay(extra);
         tracing::warn!(modem = %slot.handle.name, failures = slot.consecutive_failures, cooldown_s = cooldown.as_secs(), "modem leaves the rotation");
         slot.benched_until = Some(clock.instant() + cooldown);
     }
