@@ -16,11 +16,15 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, UnixMs};
 use crate::metrics::Metrics;
 use crate::modem::{ModemEvent, ModemHandle, ModemState, Readiness, SendError};
 use crate::outbox::{Claimed, DeliveryState, Outbox, RetryOutcome};
 use crate::sms::{PhoneNumber, SubmitOptions};
+
+pub mod plan;
+
+use plan::{BenchPolicy, ModemView, SendOutcome};
 
 /// Added to a message's time left when its validity period is encoded (see `send`).
 const VALIDITY_SLACK: Duration = Duration::from_secs(5);
@@ -53,14 +57,19 @@ struct ModemSlot {
     status_reports: bool,
     busy: bool,
     consecutive_failures: u32,
-    benched_until: Option<Instant>,
+    benched_until_ms: Option<UnixMs>,
 }
 
 impl ModemSlot {
-    fn available(&self, now: Instant) -> bool {
-        !self.busy
-            && self.status.borrow().state == ModemState::Ready
-            && self.benched_until.is_none_or(|until| now >= until)
+    /// What the plan sees of this modem.
+    fn view(&self) -> ModemView<'_> {
+        ModemView {
+            name: &self.handle.name,
+            ready: self.status.borrow().state == ModemState::Ready,
+            busy: self.busy,
+            failures: self.consecutive_failures,
+            benched_until_ms: self.benched_until_ms,
+        }
     }
 }
 
@@ -72,19 +81,33 @@ struct Outcome {
     started: Instant,
 }
 
+/// Everything the dispatcher runs on.
+pub struct Dispatcher {
+    pub outbox: Outbox,
+    pub modems: Vec<ModemHandle>,
+    /// Per modem (same order), whether it asks for delivery reports; missing means no.
+    pub status_reports: Vec<bool>,
+    pub events: mpsc::Receiver<ModemEvent>,
+    pub readiness: Arc<Readiness>,
+    pub metrics: Arc<Metrics>,
+    pub config: DispatchConfig,
+    pub clock: Clock,
+    pub shutdown: watch::Receiver<bool>,
+}
+
 /// Runs the dispatcher until `shutdown` fires; then waits for the sends under way.
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    outbox: Outbox,
-    modems: Vec<ModemHandle>,
-    status_reports: Vec<bool>,
-    mut events: mpsc::Receiver<ModemEvent>,
-    readiness: Arc<Readiness>,
-    metrics: Arc<Metrics>,
-    config: DispatchConfig,
-    clock: Clock,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(dispatcher: Dispatcher) {
+    let Dispatcher {
+        outbox,
+        modems,
+        status_reports,
+        mut events,
+        readiness,
+        metrics,
+        config,
+        clock,
+        mut shutdown,
+    } = dispatcher;
     let status_changed = Arc::new(Notify::new());
     let mut slots: Vec<ModemSlot> = modems
         .into_iter()
@@ -98,7 +121,7 @@ pub async fn run(
                 status_reports,
                 busy: false,
                 consecutive_failures: 0,
-                benched_until: None,
+                benched_until_ms: None,
             }
         })
         .collect();
@@ -112,7 +135,6 @@ pub async fn run(
         if *shutdown.borrow() {
             break;
         }
-        let now = clock.instant();
         readiness.update(
             slots.iter().any(|s| s.status.borrow().state.is_working()),
             clock.now_ms(),
@@ -128,20 +150,13 @@ pub async fn run(
         }
         assign(&outbox, &mut slots, &mut sends, &config, &clock).await;
 
-        let next_due = outbox
-            .next_due_at(clock.now_ms() as i64)
-            .await
-            .ok()
-            .flatten();
-        let benched_end = slots
-            .iter()
-            .filter_map(|s| s.benched_until)
-            .filter(|&t| t > now)
-            .min();
-        let sleep_until = earliest(
-            next_due.map(|at| clock.instant_at(at.max(0) as u64)),
-            benched_end,
-        );
+        let now_ms = clock.now_ms();
+        let next_due = outbox.next_due_at(now_ms as i64).await.ok().flatten();
+        let sleep_until = {
+            let views: Vec<ModemView> = slots.iter().map(ModemSlot::view).collect();
+            plan::next_wake(next_due.map(|at| at.max(0) as u64), &views, now_ms)
+                .map(|at| clock.instant_at(at))
+        };
         tokio::select! {
             _ = outbox.work_due() => {}
             _ = status_changed.notified() => {}
@@ -173,13 +188,13 @@ async fn assign(
     config: &DispatchConfig,
     clock: &Clock,
 ) {
-    let now = clock.instant();
+    let now = clock.now_ms();
+    let now_ms = now as i64;
     loop {
-        let available = slots.iter().filter(|s| s.available(now)).count();
+        let available = slots.iter().filter(|s| s.view().available(now)).count();
         if available == 0 {
             return;
         }
-        let now_ms = clock.now_ms() as i64;
         let due = match outbox.due(now_ms, available).await {
             Ok(due) if !due.is_empty() => due,
             Ok(_) => return,
@@ -190,15 +205,11 @@ async fn assign(
         };
         let mut assigned_any = false;
         for pending in due {
-            let Some(index) = (0..slots.len())
-                .filter(|&i| slots[i].available(now))
-                .min_by_key(|&i| {
-                    let same = pending.last_modem.as_deref() == Some(slots[i].handle.name.as_str());
-                    (same, slots[i].consecutive_failures)
-                })
-            else {
+            let views: Vec<ModemView> = slots.iter().map(ModemSlot::view).collect();
+            let Some(index) = plan::choose_modem(&views, pending.last_modem.as_deref(), now) else {
                 return;
             };
+            drop(views);
             let slot = &mut slots[index];
             let message = match outbox.claim(pending.id, &slot.handle.name, now_ms).await {
                 Ok(Some(message)) => message,
@@ -293,8 +304,7 @@ async fn finish(
     let elapsed_ms = clock.instant().duration_since(started).as_millis() as u64;
     let stored = match result {
         Ok(references) => {
-            slot.consecutive_failures = 0;
-            slot.benched_until = None;
+            note_outcome(slot, SendOutcome::Sent, config, clock);
             metrics.send(&modem, "sent");
             metrics.send_latency(Duration::from_millis(
                 (now - message.created_at_ms).max(0) as u64
@@ -309,13 +319,13 @@ async fn finish(
         }
         Err(SendError::Unknown { reason, sent }) => {
             metrics.send(&modem, "unknown");
-            note_failure(slot, config, clock);
+            note_outcome(slot, SendOutcome::Failed, config, clock);
             tracing::warn!(message_id = %id, modem = %modem, %reason, "send outcome unknown; not retried");
             outbox.mark_unknown(id, &reason, &sent, now).await
         }
         Err(SendError::Temporary { reason, sent }) => {
             metrics.send(&modem, "temporary");
-            note_failure(slot, config, clock);
+            note_outcome(slot, SendOutcome::Failed, config, clock);
             match outbox.mark_retry(id, &reason, &sent, now).await {
                 Ok(RetryOutcome::Scheduled { at_ms }) => {
                     tracing::info!(message_id = %id, modem = %modem, %reason, retry_in_ms = at_ms - now, "temporary failure; will retry");
@@ -334,17 +344,28 @@ async fn finish(
     }
 }
 
-fn note_failure(slot: &mut ModemSlot, config: &DispatchConfig, clock: &Clock) {
-    slot.consecutive_failures += 1;
-    if slot.consecutive_failures >= config.modem_failure_threshold {
-        let extra = slot.consecutive_failures - config.modem_failure_threshold;
-        let cooldown = crate::backoff::Backoff::new(
-            config.modem_cooldown,
-            config.modem_cooldown.saturating_mul(16),
-        )
-        .delay(extra);
+/// Applies the plan's verdict on a modem's standing after a send.
+fn note_outcome(
+    slot: &mut ModemSlot,
+    outcome: SendOutcome,
+    config: &DispatchConfig,
+    clock: &Clock,
+) {
+    let policy = BenchPolicy {
+        threshold: config.modem_failure_threshold,
+        cooldown: config.modem_cooldown,
+    };
+    let standing = plan::after_send(
+        slot.consecutive_failures,
+        slot.benched_until_ms,
+        outcome,
+        &policy,
+        clock.now_ms(),
+    );
+    slot.consecutive_failures = standing.failures;
+    slot.benched_until_ms = standing.benched_until_ms;
+    if let Some(cooldown) = standing.benched_for {
         tracing::warn!(modem = %slot.handle.name, failures = slot.consecutive_failures, cooldown_s = cooldown.as_secs(), "modem leaves the rotation");
-        slot.benched_until = Some(clock.instant() + cooldown);
     }
 }
 
@@ -381,13 +402,6 @@ fn forward_changes(mut status: watch::Receiver<crate::modem::ModemStatus>, notif
             notify.notify_one();
         }
     });
-}
-
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 async fn sleep_opt(until: Option<Instant>) {

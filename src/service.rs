@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretError};
-use crate::dispatch::DispatchConfig;
+use crate::dispatch::{DispatchConfig, Dispatcher};
 use crate::http::{self, App};
 use crate::metrics::Metrics;
 use crate::modem::{ModemConfig, ModemHandle, ModemState, Readiness};
@@ -188,20 +188,20 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let dispatcher = tokio::spawn(crate::dispatch::run(
-        outbox.clone(),
-        modems.clone(),
+    let dispatcher = tokio::spawn(crate::dispatch::run(Dispatcher {
+        outbox: outbox.clone(),
+        modems: modems.clone(),
         status_reports,
-        events_rx,
+        events: events_rx,
         readiness,
         metrics,
-        DispatchConfig {
+        config: DispatchConfig {
             sms,
             ..DispatchConfig::default()
         },
-        clock.clone(),
-        shutdown_rx.clone(),
-    ));
+        clock: clock.clone(),
+        shutdown: shutdown_rx.clone(),
+    }));
     let servers = vec![
         serve(
             public,
