@@ -45,7 +45,7 @@ async fn the_service_tells_systemd_it_is_ready_alive_and_stopping() {
 
     // systemd sets WATCHDOG_PID to the service's own pid; a shell that execs the service
     // knows that pid beforehand.
-    let mut child = Command::new("sh")
+    let child = Command::new("sh")
         .args(["-c", "WATCHDOG_PID=$$ exec \"$0\" serve --config \"$1\""])
         .arg(env!("CARGO_BIN_EXE_smsbridge"))
         .arg(&config)
