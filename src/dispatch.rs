@@ -1,7 +1,7 @@
 //! The dispatcher: turns outbox and modem events into sends. Driven by events, never by a
-//! polling loop: it wakes when a message is accepted, when a send finishes, when a modem's
-//! state changes, when a delivery report arrives, and at the exact time the next retry or
-//! expiry falls due.
+//! polling loop: it wakes when the outbox announces due work (a message accepted, a retry
+//! scheduled), when a send finishes, when a modem's state changes, when a delivery report
+//! arrives, and at the exact time the next retry or expiry falls due.
 //!
 //! A message goes to a ready, idle modem at once; the modems send in parallel; a temporary
 //! error is retried with backoff, preferring a modem that has not been failing; a permanent
@@ -10,54 +10,21 @@
 //! leaves the rotation for a cool-down that grows while it keeps failing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
-use crate::http::now_ms;
+use crate::clock::{Clock, UnixMs};
 use crate::metrics::Metrics;
-use crate::modem::{ModemEvent, ModemHandle, ModemState, SendError};
+use crate::modem::{ModemEvent, ModemHandle, ModemState, Readiness, SendError};
 use crate::outbox::{Claimed, DeliveryState, Outbox, RetryOutcome};
 use crate::sms::{PhoneNumber, SubmitOptions};
 
-/// Whether the public endpoint should accept messages: yes while a modem is ready, and for
-/// a grace period after the last one was, so a short outage doesn't bounce requests; after
-/// that OwnID gets 503 instead of a message that would wait for nothing.
-#[derive(Debug)]
-pub struct Readiness {
-    grace_ms: u64,
-    ready_now: AtomicBool,
-    /// When a modem was last seen ready (or the service started).
-    last_ready_ms: AtomicU64,
-}
+pub mod plan;
 
-impl Readiness {
-    pub fn new(grace: Duration, started_ms: u64) -> Self {
-        Readiness {
-            grace_ms: grace.as_millis() as u64,
-            ready_now: AtomicBool::new(false),
-            last_ready_ms: AtomicU64::new(started_ms),
-        }
-    }
-
-    pub fn accepting(&self, now_ms: u64) -> bool {
-        self.ready_now.load(Ordering::Relaxed)
-            || now_ms.saturating_sub(self.last_ready_ms.load(Ordering::Relaxed)) < self.grace_ms
-    }
-
-    pub fn any_ready(&self) -> bool {
-        self.ready_now.load(Ordering::Relaxed)
-    }
-
-    fn update(&self, any_ready: bool, now_ms: u64) {
-        let was_ready = self.ready_now.swap(any_ready, Ordering::Relaxed);
-        if any_ready || was_ready {
-            self.last_ready_ms.store(now_ms, Ordering::Relaxed);
-        }
-    }
-}
+use plan::{BenchPolicy, ModemView, SendOutcome};
 
 /// Added to a message's time left when its validity period is encoded (see `send`).
 const VALIDITY_SLACK: Duration = Duration::from_secs(5);
@@ -90,14 +57,19 @@ struct ModemSlot {
     status_reports: bool,
     busy: bool,
     consecutive_failures: u32,
-    benched_until: Option<Instant>,
+    benched_until_ms: Option<UnixMs>,
 }
 
 impl ModemSlot {
-    fn available(&self, now: Instant) -> bool {
-        !self.busy
-            && self.status.borrow().state == ModemState::Ready
-            && self.benched_until.is_none_or(|until| now >= until)
+    /// What the plan sees of this modem.
+    fn view(&self) -> ModemView<'_> {
+        ModemView {
+            name: &self.handle.name,
+            ready: self.status.borrow().state == ModemState::Ready,
+            busy: self.busy,
+            failures: self.consecutive_failures,
+            benched_until_ms: self.benched_until_ms,
+        }
     }
 }
 
@@ -109,19 +81,33 @@ struct Outcome {
     started: Instant,
 }
 
+/// Everything the dispatcher runs on.
+pub struct Dispatcher {
+    pub outbox: Outbox,
+    pub modems: Vec<ModemHandle>,
+    /// Per modem (same order), whether it asks for delivery reports; missing means no.
+    pub status_reports: Vec<bool>,
+    pub events: mpsc::Receiver<ModemEvent>,
+    pub readiness: Arc<Readiness>,
+    pub metrics: Arc<Metrics>,
+    pub config: DispatchConfig,
+    pub clock: Clock,
+    pub shutdown: watch::Receiver<bool>,
+}
+
 /// Runs the dispatcher until `shutdown` fires; then waits for the sends under way.
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    outbox: Outbox,
-    modems: Vec<ModemHandle>,
-    status_reports: Vec<bool>,
-    mut events: mpsc::Receiver<ModemEvent>,
-    wake: Arc<Notify>,
-    readiness: Arc<Readiness>,
-    metrics: Arc<Metrics>,
-    config: DispatchConfig,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(dispatcher: Dispatcher) {
+    let Dispatcher {
+        outbox,
+        modems,
+        status_reports,
+        mut events,
+        readiness,
+        metrics,
+        config,
+        clock,
+        mut shutdown,
+    } = dispatcher;
     let status_changed = Arc::new(Notify::new());
     let mut slots: Vec<ModemSlot> = modems
         .into_iter()
@@ -135,7 +121,7 @@ pub async fn run(
                 status_reports,
                 busy: false,
                 consecutive_failures: 0,
-                benched_until: None,
+                benched_until_ms: None,
             }
         })
         .collect();
@@ -149,13 +135,12 @@ pub async fn run(
         if *shutdown.borrow() {
             break;
         }
-        let now = Instant::now();
         readiness.update(
             slots.iter().any(|s| s.status.borrow().state.is_working()),
-            now_ms(),
+            clock.now_ms(),
         );
         if std::mem::take(&mut expiry_check) {
-            match outbox.expire_due(now_ms() as i64).await {
+            match outbox.expire_due(clock.now_ms() as i64).await {
                 Ok(expired) if !expired.is_empty() => {
                     tracing::warn!(count = expired.len(), "messages expired unsent");
                 }
@@ -163,25 +148,25 @@ pub async fn run(
                 Err(error) => tracing::error!(%error, "expiring messages failed"),
             }
         }
-        assign(&outbox, &mut slots, &mut sends, &config, now).await;
+        assign(&outbox, &mut slots, &mut sends, &config, &clock).await;
 
-        let next_due = outbox.next_due_at(now_ms() as i64).await.ok().flatten();
-        let benched_end = slots
-            .iter()
-            .filter_map(|s| s.benched_until)
-            .filter(|&t| t > now)
-            .min();
-        let sleep_until = earliest(next_due.map(instant_of_ms), benched_end);
+        let now_ms = clock.now_ms();
+        let next_due = outbox.next_due_at(now_ms as i64).await.ok().flatten();
+        let sleep_until = {
+            let views: Vec<ModemView> = slots.iter().map(ModemSlot::view).collect();
+            plan::next_wake(next_due.map(|at| at.max(0) as u64), &views, now_ms)
+                .map(|at| clock.instant_at(at))
+        };
         tokio::select! {
-            _ = wake.notified() => {}
+            _ = outbox.work_due() => {}
             _ = status_changed.notified() => {}
             _ = shutdown.changed() => {}
             Some(joined) = sends.join_next(), if !sends.is_empty() => {
                 if let Ok(outcome) = joined {
-                    finish(&outbox, &mut slots, &metrics, &config, outcome).await;
+                    finish(&outbox, &mut slots, &metrics, &config, &clock, outcome).await;
                 }
             }
-            Some(event) = events.recv() => record_event(&outbox, event).await,
+            Some(event) = events.recv() => record_event(&outbox, &clock, event).await,
             _ = sleep_opt(sleep_until) => expiry_check = true,
         }
     }
@@ -189,7 +174,7 @@ pub async fn run(
     // `sending` (which a restart would resend).
     while let Some(joined) = sends.join_next().await {
         if let Ok(outcome) = joined {
-            finish(&outbox, &mut slots, &metrics, &config, outcome).await;
+            finish(&outbox, &mut slots, &metrics, &config, &clock, outcome).await;
         }
     }
 }
@@ -201,14 +186,15 @@ async fn assign(
     slots: &mut [ModemSlot],
     sends: &mut JoinSet<Outcome>,
     config: &DispatchConfig,
-    now: Instant,
+    clock: &Clock,
 ) {
+    let now = clock.now_ms();
+    let now_ms = now as i64;
     loop {
-        let available = slots.iter().filter(|s| s.available(now)).count();
+        let available = slots.iter().filter(|s| s.view().available(now)).count();
         if available == 0 {
             return;
         }
-        let now_ms = now_ms() as i64;
         let due = match outbox.due(now_ms, available).await {
             Ok(due) if !due.is_empty() => due,
             Ok(_) => return,
@@ -219,15 +205,11 @@ async fn assign(
         };
         let mut assigned_any = false;
         for pending in due {
-            let Some(index) = (0..slots.len())
-                .filter(|&i| slots[i].available(now))
-                .min_by_key(|&i| {
-                    let same = pending.last_modem.as_deref() == Some(slots[i].handle.name.as_str());
-                    (same, slots[i].consecutive_failures)
-                })
-            else {
+            let views: Vec<ModemView> = slots.iter().map(ModemSlot::view).collect();
+            let Some(index) = plan::choose_modem(&views, pending.last_modem.as_deref(), now) else {
                 return;
             };
+            drop(views);
             let slot = &mut slots[index];
             let message = match outbox.claim(pending.id, &slot.handle.name, now_ms).await {
                 Ok(Some(message)) => message,
@@ -244,9 +226,10 @@ async fn assign(
                 status_report: slot.status_reports,
                 ..config.sms.clone()
             };
+            let clock = clock.clone();
             sends.spawn(async move {
-                let started = Instant::now();
-                let result = send(&handle, &message, sms).await;
+                let started = clock.instant();
+                let result = send(&handle, &message, sms, &clock).await;
                 Outcome {
                     slot: index,
                     message,
@@ -267,12 +250,13 @@ async fn send(
     modem: &ModemHandle,
     message: &Claimed,
     mut sms: SubmitOptions,
+    clock: &Clock,
 ) -> Result<Vec<u8>, SendError> {
     if message.parts_sent >= message.parts {
         // Every part went out before a crash cut the bookkeeping short.
         return Ok(Vec::new());
     }
-    let left = message.time_left(now_ms() as i64);
+    let left = message.time_left(clock.now_ms() as i64);
     if left.is_zero() {
         return Err(SendError::Temporary {
             reason: "expired before sending".into(),
@@ -303,6 +287,7 @@ async fn finish(
     slots: &mut [ModemSlot],
     metrics: &Metrics,
     config: &DispatchConfig,
+    clock: &Clock,
     outcome: Outcome,
 ) {
     let Outcome {
@@ -315,12 +300,11 @@ async fn finish(
     slot.busy = false;
     let modem = slot.handle.name.clone();
     let id = message.id;
-    let now = now_ms() as i64;
-    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let now = clock.now_ms() as i64;
+    let elapsed_ms = clock.instant().duration_since(started).as_millis() as u64;
     let stored = match result {
         Ok(references) => {
-            slot.consecutive_failures = 0;
-            slot.benched_until = None;
+            note_outcome(slot, SendOutcome::Sent, config, clock);
             metrics.send(&modem, "sent");
             metrics.send_latency(Duration::from_millis(
                 (now - message.created_at_ms).max(0) as u64
@@ -335,7 +319,7 @@ async fn finish(
         }
         Err(SendError::Unknown { reason, sent }) => {
             metrics.send(&modem, "unknown");
-            note_failure(slot, config);
+            note_outcome(slot, SendOutcome::Failed, config, clock);
             tracing::warn!(message_id = %id, modem = %modem, %reason, "send outcome unknown; not retried");
             outbox.mark_unknown(id, &reason, &sent, now).await
         }
@@ -344,13 +328,13 @@ async fn finish(
         // another ready modem first; the worker has marked its modem failing.
         Err(SendError::ModemFault { reason, fix, sent }) => {
             metrics.send(&modem, "modem_fault");
-            note_failure(slot, config);
+            note_outcome(slot, SendOutcome::Failed, config, clock);
             tracing::warn!(message_id = %id, modem = %modem, %reason, %fix, "the modem's fault; retrying the message on another modem");
             outbox.mark_retry(id, &reason, &sent, now).await.map(|_| ())
         }
         Err(SendError::Temporary { reason, sent }) => {
             metrics.send(&modem, "temporary");
-            note_failure(slot, config);
+            note_outcome(slot, SendOutcome::Failed, config, clock);
             match outbox.mark_retry(id, &reason, &sent, now).await {
                 Ok(RetryOutcome::Scheduled { at_ms }) => {
                     tracing::info!(message_id = %id, modem = %modem, %reason, retry_in_ms = at_ms - now, "temporary failure; will retry");
@@ -369,19 +353,32 @@ async fn finish(
     }
 }
 
-fn note_failure(slot: &mut ModemSlot, config: &DispatchConfig) {
-    slot.consecutive_failures += 1;
-    if slot.consecutive_failures >= config.modem_failure_threshold {
-        let extra = slot.consecutive_failures - config.modem_failure_threshold;
-        let cooldown = config
-            .modem_cooldown
-            .saturating_mul(2u32.saturating_pow(extra.min(4)));
+/// Applies the plan's verdict on a modem's standing after a send.
+fn note_outcome(
+    slot: &mut ModemSlot,
+    outcome: SendOutcome,
+    config: &DispatchConfig,
+    clock: &Clock,
+) {
+    let policy = BenchPolicy {
+        threshold: config.modem_failure_threshold,
+        cooldown: config.modem_cooldown,
+    };
+    let standing = plan::after_send(
+        slot.consecutive_failures,
+        slot.benched_until_ms,
+        outcome,
+        &policy,
+        clock.now_ms(),
+    );
+    slot.consecutive_failures = standing.failures;
+    slot.benched_until_ms = standing.benched_until_ms;
+    if let Some(cooldown) = standing.benched_for {
         tracing::warn!(modem = %slot.handle.name, failures = slot.consecutive_failures, cooldown_s = cooldown.as_secs(), "modem leaves the rotation");
-        slot.benched_until = Some(Instant::now() + cooldown);
     }
 }
 
-async fn record_event(outbox: &Outbox, event: ModemEvent) {
+async fn record_event(outbox: &Outbox, clock: &Clock, event: ModemEvent) {
     match event {
         ModemEvent::StatusReport { modem, report } => {
             let status = report.status;
@@ -393,7 +390,7 @@ async fn record_event(outbox: &Outbox, event: ModemEvent) {
                     report.message_reference,
                     code,
                     state,
-                    now_ms() as i64,
+                    clock.now_ms() as i64,
                 )
                 .await
             {
@@ -416,44 +413,9 @@ fn forward_changes(mut status: watch::Receiver<crate::modem::ModemStatus>, notif
     });
 }
 
-fn instant_of_ms(at_ms: i64) -> Instant {
-    let delta = at_ms - now_ms() as i64;
-    Instant::now() + Duration::from_millis(delta.max(0) as u64)
-}
-
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 async fn sleep_opt(until: Option<Instant>) {
     match until {
-        Some(until) => tokio::time::sleep_until(until.into()).await,
+        Some(until) => tokio::time::sleep_until(until).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn readiness_has_a_grace_period() {
-        let readiness = Readiness::new(Duration::from_secs(60), 1_000);
-        assert!(
-            readiness.accepting(30_000),
-            "within the grace period after start"
-        );
-        assert!(
-            !readiness.accepting(61_000),
-            "grace period over, no modem ready"
-        );
-        readiness.update(true, 61_000);
-        assert!(readiness.accepting(500_000));
-        readiness.update(false, 500_000);
-        assert!(readiness.accepting(559_999));
-        assert!(!readiness.accepting(560_000));
     }
 }

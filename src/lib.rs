@@ -5,6 +5,8 @@
 //! `ARCHITECTURE.md` for the code map and the invariants the modules keep.
 
 pub mod at;
+pub mod backoff;
+pub mod clock;
 pub mod config;
 pub mod dispatch;
 pub mod endpoint;

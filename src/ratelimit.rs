@@ -133,7 +133,8 @@ impl RateLimiter {
         }
     }
 
-    /// How many numbers are being tracked (for tests and metrics).
+    /// How many numbers are being tracked: the sweep's effect, and how many windows a
+    /// restart restored.
     pub fn tracked(&self) -> usize {
         self.recent.len()
     }

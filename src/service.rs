@@ -8,14 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SecretError};
-use crate::dispatch::{DispatchConfig, Readiness};
+use crate::dispatch::{DispatchConfig, Dispatcher};
 use crate::http::{self, App};
 use crate::metrics::Metrics;
-use crate::modem::{ModemConfig, ModemHandle, ModemState};
+use crate::modem::{ModemConfig, ModemHandle, ModemState, Readiness};
 use crate::outbox::{Outbox, OutboxError};
 use crate::policy::NumberPolicy;
 use crate::ratelimit::{RateLimit, RateLimiter};
@@ -80,6 +81,9 @@ pub struct StartOptions {
     pub simulator: bool,
     /// Replaces every modem's timeouts (tests use short ones).
     pub modem_timeouts: Option<crate::modem::ModemTimeouts>,
+    /// The clock every part of the service decides by (tests pass one on tokio's paused
+    /// time); the system's by default.
+    pub clock: Clock,
 }
 
 /// A running service.
@@ -126,9 +130,16 @@ pub fn submit_options(config: &Config) -> Result<SubmitOptions, StartError> {
 /// Starts everything and returns once the listeners are bound, the outbox is open and the
 /// modem workers are running.
 pub async fn start(config: Config, options: StartOptions) -> Result<Service, StartError> {
+    let clock = options.clock.clone();
     let secret = config.load_secret()?;
     tracing::info!(source = %secret.source, "shared secret loaded");
-    for warning in crate::statedir::hygiene_warnings(&config, &secret)? {
+    let hygiene = crate::statedir::hygiene_warnings(&config, &secret).map_err(|weak| {
+        StartError::WeakSecret {
+            origin: weak.origin,
+            len: weak.len,
+        }
+    })?;
+    for warning in hygiene {
         tracing::warn!("{warning}");
     }
     let sms = submit_options(&config)?;
@@ -152,7 +163,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
             .await
             .map_err(|e| StartError::Outbox(OutboxError::Storage(e.to_string())))??
     };
-    let recovered = outbox.recover(http::now_ms() as i64).await?;
+    let recovered = outbox.recover(clock.now_ms() as i64).await?;
     for warning in crate::statedir::permission_warnings(&config.state_dir, &config.outbox_path()) {
         tracing::warn!("{warning}");
     }
@@ -210,9 +221,8 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     })?;
 
     let metrics = Arc::new(Metrics::default());
-    let wake = Arc::new(Notify::new());
-    let readiness = Arc::new(Readiness::new(config.limits.no_modem_grace, http::now_ms()));
-    let limiter = rate_limiter(&config, &secret.secret);
+    let readiness = Arc::new(Readiness::new(config.limits.no_modem_grace, clock.now_ms()));
+    let limiter = rate_limiter(&config, &secret.secret, &clock);
     let app = Arc::new(App {
         secret: secret.secret,
         max_skew: config.ownid.max_clock_skew,
@@ -228,25 +238,25 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         outbox: outbox.clone(),
         readiness: readiness.clone(),
         metrics: metrics.clone(),
-        wake: wake.clone(),
         modems: modems.clone(),
+        clock: clock.clone(),
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let dispatcher = tokio::spawn(crate::dispatch::run(
-        outbox.clone(),
-        modems.clone(),
+    let dispatcher = tokio::spawn(crate::dispatch::run(Dispatcher {
+        outbox: outbox.clone(),
+        modems: modems.clone(),
         status_reports,
-        events_rx,
-        wake,
+        events: events_rx,
         readiness,
         metrics,
-        DispatchConfig {
+        config: DispatchConfig {
             sms,
             ..DispatchConfig::default()
         },
-        shutdown_rx.clone(),
-    ));
+        clock: clock.clone(),
+        shutdown: shutdown_rx.clone(),
+    }));
     let servers = vec![
         serve(
             public,
@@ -268,7 +278,12 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
             "admin",
         ),
     ];
-    spawn_maintenance(outbox.clone(), config.queue.retention, shutdown_rx.clone());
+    spawn_maintenance(
+        outbox.clone(),
+        config.queue.retention,
+        clock.clone(),
+        shutdown_rx.clone(),
+    );
     spawn_rate_saver(app.clone(), config.state_dir.clone(), shutdown_rx.clone());
     tracing::info!(public = %public_addr, path = %config.http.path, admin = %admin_addr, modems = modems.len(), "smsbridge is ready");
     Ok(Service {
@@ -293,9 +308,11 @@ impl Service {
             let _ = server.await;
         }
         if let Ok(limiter) = self.app.limiter.lock() {
-            if let Err(error) =
-                crate::statedir::save_rate_windows(&self.state_dir, &limiter, http::now_ms())
-            {
+            if let Err(error) = crate::statedir::save_rate_windows(
+                &self.state_dir,
+                &limiter,
+                self.app.clock.now_ms(),
+            ) {
                 tracing::warn!(%error, "saving the rate-limit windows failed");
             }
         }
@@ -329,7 +346,7 @@ impl Service {
     pub async fn healthy(&self) -> bool {
         let outbox_answers = tokio::time::timeout(
             Duration::from_secs(5),
-            self.app.outbox.next_due_at(http::now_ms() as i64),
+            self.app.outbox.next_due_at(self.app.clock.now_ms() as i64),
         )
         .await
         .is_ok_and(|r| r.is_ok());
@@ -381,7 +398,11 @@ fn serve(
 
 /// The per-number limiter, keyed by a hash derived from the shared secret (no number is
 /// written to the disk) and holding the windows saved before the last stop.
-fn rate_limiter(config: &Config, secret: &crate::ownid::SharedSecret) -> RateLimiter {
+fn rate_limiter(
+    config: &Config,
+    secret: &crate::ownid::SharedSecret,
+    clock: &crate::clock::Clock,
+) -> RateLimiter {
     let key = crate::ownid::sign(secret, b"smsbridge rate-limit windows", "1");
     let mut limiter = RateLimiter::keyed(
         RateLimit {
@@ -391,7 +412,7 @@ fn rate_limiter(config: &Config, secret: &crate::ownid::SharedSecret) -> RateLim
         key.as_bytes(),
     );
     let restored =
-        crate::statedir::load_rate_windows(&config.state_dir, &mut limiter, http::now_ms());
+        crate::statedir::load_rate_windows(&config.state_dir, &mut limiter, clock.now_ms());
     if restored > 0 {
         tracing::info!(numbers = restored, "rate-limit windows restored");
     }
@@ -410,7 +431,9 @@ fn spawn_rate_saver(app: Arc<App>, dir: PathBuf, mut shutdown: watch::Receiver<b
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
             let saved = match app.limiter.lock() {
-                Ok(limiter) => crate::statedir::save_rate_windows(&dir, &limiter, http::now_ms()),
+                Ok(limiter) => {
+                    crate::statedir::save_rate_windows(&dir, &limiter, app.clock.now_ms())
+                }
                 Err(_) => return,
             };
             if let Err(error) = saved {
@@ -421,7 +444,12 @@ fn spawn_rate_saver(app: Arc<App>, dir: PathBuf, mut shutdown: watch::Receiver<b
 }
 
 /// Deletes final messages past the retention period, hourly.
-fn spawn_maintenance(outbox: Outbox, retention: Duration, mut shutdown: watch::Receiver<bool>) {
+fn spawn_maintenance(
+    outbox: Outbox,
+    retention: Duration,
+    clock: Clock,
+    mut shutdown: watch::Receiver<bool>,
+) {
     tokio::spawn(async move {
         let mut hourly = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -429,7 +457,7 @@ fn spawn_maintenance(outbox: Outbox, retention: Duration, mut shutdown: watch::R
                 _ = hourly.tick() => {}
                 _ = shutdown.changed() => return,
             }
-            let cutoff = http::now_ms() as i64 - retention.as_millis() as i64;
+            let cutoff = clock.now_ms() as i64 - retention.as_millis() as i64;
             match outbox.purge(cutoff).await {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "old messages deleted"),

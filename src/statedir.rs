@@ -194,17 +194,24 @@ pub const SHORT_KEY_BYTES: usize = 16;
 /// Keys shorter than this are refused: they can be guessed from one signed request.
 pub const MIN_KEY_BYTES: usize = 8;
 
+/// A shared secret too short to be a key: its origin and length (never its bytes).
+#[derive(Debug)]
+pub struct WeakSecret {
+    pub origin: crate::config::SecretSource,
+    pub len: usize,
+}
+
 /// The operator's foot-guns, said aloud at start: a secret file others can read, a short
 /// key, an admin listener off loopback. A key shorter than [`MIN_KEY_BYTES`] is refused.
 pub fn hygiene_warnings(
     config: &crate::config::Config,
     secret: &crate::config::LoadedSecret,
-) -> Result<Vec<String>, crate::service::StartError> {
+) -> Result<Vec<String>, WeakSecret> {
     use crate::config::SecretSource;
     let mut warnings = Vec::new();
     let len = secret.secret.key_len();
     if len < MIN_KEY_BYTES {
-        return Err(crate::service::StartError::WeakSecret {
+        return Err(WeakSecret {
             origin: secret.source.clone(),
             len,
         });

@@ -710,3 +710,13 @@ fn the_packaged_configuration_has_one_modem_on_the_udev_name() {
     };
     assert_eq!(config, defaults);
 }
+
+#[test]
+fn an_endpoint_table_problem_is_named_by_its_key() {
+    let err = smsbridge::config::Config::from_toml_str(
+        "[[endpoint]]\nkind = \"supabase\"\npath = \"/s\"\nsecret_file = \"/x\"\ntemplate = \"Code\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("endpoint[0].template"), "{err}");
+}

@@ -108,6 +108,7 @@ impl Harness {
         let options = StartOptions {
             simulator: false,
             modem_timeouts: Some(fast_timeouts()),
+            ..Default::default()
         };
         let service = smsbridge::service::start(config, options).await.unwrap();
         Harness {

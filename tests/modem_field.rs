@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use modem_support::{Driver, bounded, config, parts, start_sim_with};
-use smsbridge::dispatch::{self, DispatchConfig, Readiness};
+use smsbridge::clock::Clock;
+use smsbridge::dispatch::{self, DispatchConfig, Dispatcher};
 use smsbridge::metrics::Metrics;
+use smsbridge::modem::Readiness;
 use smsbridge::modem::{self, ModemState, SendError};
 use smsbridge::outbox::{MessageState, NewMessage, Outbox, OutboxOptions, RetryPolicy};
 use smsbridge::sim::{Fault, Profile, SimConfig};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 /// Initialises a driver on `sim_config` and sends one message; returns the driver.
 async fn ready_and_send(sim_config: SimConfig) -> Driver {
@@ -198,7 +200,8 @@ async fn with_two_modems_the_faulty_ones_messages_go_through_the_other() {
         ..OutboxOptions::default()
     };
     let outbox = Outbox::open(&dir.path().join("outbox.db"), options).expect("outbox");
-    let now = smsbridge::http::now_ms() as i64;
+    let clock = Clock::system();
+    let now = clock.now_ms() as i64;
     let mut ids = Vec::new();
     for i in 0..6 {
         let id = outbox
@@ -215,22 +218,22 @@ async fn with_two_modems_the_faulty_ones_messages_go_through_the_other() {
             .expect("enqueued");
         ids.push(id);
     }
-    let wake = Arc::new(Notify::new());
     let readiness = Arc::new(Readiness::new(Duration::ZERO, now as u64));
     let metrics = Arc::new(Metrics::default());
     let (stop, shutdown) = watch::channel(false);
-    let dispatcher = tokio::spawn(dispatch::run(
-        outbox.clone(),
-        vec![bad_modem.clone(), good_modem.clone()],
-        vec![false, false],
+    // The messages were enqueued before the dispatcher ran: the outbox announced them, and
+    // the dispatcher looks for due work when it starts.
+    let dispatcher = tokio::spawn(dispatch::run(Dispatcher {
+        outbox: outbox.clone(),
+        modems: vec![bad_modem.clone(), good_modem.clone()],
+        status_reports: vec![false, false],
         events,
-        wake.clone(),
         readiness,
         metrics,
-        DispatchConfig::default(),
+        config: DispatchConfig::default(),
+        clock,
         shutdown,
-    ));
-    wake.notify_one();
+    }));
     bounded("every message sent", async {
         loop {
             let mut all_sent = true;

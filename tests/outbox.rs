@@ -1133,3 +1133,44 @@ async fn foreign_and_newer_databases_are_refused() {
         "{err}"
     );
 }
+
+/// Whether the outbox has announced due work since the last look (consumes the announcement).
+async fn announced(outbox: &Outbox) -> bool {
+    // A zero timeout polls once: ready only if an announcement is waiting.
+    tokio::time::timeout(Duration::ZERO, outbox.work_due())
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn commits_that_make_work_due_announce_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open(&db_path(&dir));
+    assert!(!announced(&outbox).await, "nothing committed yet");
+
+    let a = outbox.enqueue(message(US, "a", 1, None)).await.unwrap();
+    assert!(announced(&outbox).await, "an accepted message is due work");
+    assert!(!announced(&outbox).await, "one announcement per commit");
+
+    outbox.claim(a, "m0", T0).await.unwrap().unwrap();
+    outbox
+        .mark_failed(a, "rejected", &[], T0 + 1)
+        .await
+        .unwrap();
+    assert!(
+        !announced(&outbox).await,
+        "claims and final states make no work due"
+    );
+
+    let b = outbox.enqueue(message(UK, "b", 1, None)).await.unwrap();
+    assert!(announced(&outbox).await);
+    outbox.claim(b, "m0", T0).await.unwrap().unwrap();
+    let outcome = outbox.mark_retry(b, "busy", &[], T0 + 2).await.unwrap();
+    assert!(matches!(outcome, RetryOutcome::Scheduled { .. }));
+    assert!(announced(&outbox).await, "a scheduled retry is due work");
+
+    // A handle's clone hears the same announcements: the dispatcher holds a clone.
+    let clone = outbox.clone();
+    outbox.enqueue(message(DE, "c", 1, None)).await.unwrap();
+    assert!(announced(&clone).await);
+}

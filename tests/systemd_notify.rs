@@ -45,7 +45,7 @@ async fn the_service_tells_systemd_it_is_ready_alive_and_stopping() {
 
     // systemd sets WATCHDOG_PID to the service's own pid; a shell that execs the service
     // knows that pid beforehand.
-    let mut child = Command::new("sh")
+    let child = Command::new("sh")
         .args(["-c", "WATCHDOG_PID=$$ exec \"$0\" serve --config \"$1\""])
         .arg(env!("CARGO_BIN_EXE_smsbridge"))
         .arg(&config)
@@ -57,14 +57,27 @@ async fn the_service_tells_systemd_it_is_ready_alive_and_stopping() {
         .spawn()
         .unwrap();
 
+    // The waits below block; they run on a thread of their own so the simulated modem,
+    // served by this test's runtime, keeps answering the service meanwhile.
+    tokio::task::spawn_blocking(move || watch_the_service(socket, child, public))
+        .await
+        .unwrap();
+}
+
+fn watch_the_service(
+    socket: UnixDatagram,
+    mut child: std::process::Child,
+    public: std::net::SocketAddr,
+) {
     expect(&socket, "READY=1", Duration::from_secs(20));
     // READY means the listeners are bound: a connection succeeds at once.
     assert!(
         std::net::TcpStream::connect(public).is_ok(),
         "READY=1 before the public listener"
     );
-    let status = expect(&socket, "STATUS=", Duration::from_secs(20));
-    assert!(status.contains("modems ready"), "{status}");
+    // The status counts the modem once it is ready: "0/1 modems ready" must not pass.
+    let status = expect(&socket, "STATUS=1/1 modems ready", Duration::from_secs(20));
+    assert!(status.contains("messages waiting"), "{status}");
     expect(&socket, "WATCHDOG=1", Duration::from_secs(5));
 
     nix::sys::signal::kill(

@@ -557,13 +557,9 @@ secret_file = "/x"
     }
 
     #[test]
-    fn the_configuration_names_the_key_and_a_missing_secret_stops_the_start() {
-        let err = crate::config::Config::from_toml_str(
-            "[[endpoint]]\nkind = \"supabase\"\npath = \"/s\"\nsecret_file = \"/x\"\ntemplate = \"Code\"\n",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("endpoint[0].template"), "{err}");
+    fn a_missing_or_bad_secret_stops_the_start_without_showing_it() {
+        // (That `Config` names `endpoint[0].template` is tested in tests/config.rs: a test
+        // here naming `config` would make the module graph circular.)
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing");
         let e = EndpointConfig {

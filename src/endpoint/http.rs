@@ -197,7 +197,7 @@ async fn accept_bytes(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<(Response, bool), Refusal> {
-    let now_ms = crate::http::now_ms();
+    let now_ms = app.clock.now_ms();
     authenticate(endpoint, headers, &body, now_ms)?;
     let (mapped, number_field, text_field) = match endpoint.kind {
         Kind::Twilio => (twilio_form(&body)?, "To", "Body"),

@@ -66,7 +66,7 @@ pub async fn status_json(State(app): State<Arc<App>>) -> Response {
 }
 
 pub async fn status_page(State(app): State<Arc<App>>) -> Response {
-    let now = super::now_ms() as i64;
+    let now = app.clock.now_ms() as i64;
     // A failing store still gets a page: the banner says so instead of a bare 500.
     let (counts, recent, store_failing) = match queue_view(&app).await {
         Ok((counts, recent)) => (counts, recent, false),

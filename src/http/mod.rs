@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
-use tokio::sync::Notify;
 
-use crate::dispatch::Readiness;
+use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::modem::ModemHandle;
+use crate::modem::{ModemHandle, Readiness};
 use crate::outbox::Outbox;
 use crate::ownid::SharedSecret;
 use crate::policy::NumberPolicy;
@@ -37,9 +36,9 @@ pub struct App {
     pub outbox: Outbox,
     pub readiness: Arc<Readiness>,
     pub metrics: Arc<Metrics>,
-    /// Wakes the dispatcher when a message was accepted.
-    pub wake: Arc<Notify>,
     pub modems: Vec<ModemHandle>,
+    /// The service's clock: OwnID's timestamps, rate limits and TTLs are judged by it.
+    pub clock: Clock,
 }
 
 /// The public listener's routes: only the OwnID path answers.
@@ -69,12 +68,4 @@ async fn not_found() -> axum::response::Response {
         axum::Json(serde_json::json!({ "error": "not found" })),
     )
         .into_response()
-}
-
-/// Wall-clock time in Unix milliseconds: the unit of OwnID's timestamps and of the outbox.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

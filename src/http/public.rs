@@ -41,7 +41,7 @@ pub async fn accept(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
 }
 
 async fn accept_bytes(app: &App, headers: &HeaderMap, body: Bytes) -> Result<(), ApiError> {
-    let now_ms = super::now_ms();
+    let now_ms = app.clock.now_ms();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let verified = ownid::verify(
         &app.secret,
@@ -191,7 +191,6 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Result<Submitted, ApiError>
         Ok(enqueued) => {
             let id = enqueued.id;
             tracing::info!(message_id = %id, to = %crate::mask::phone(number.as_str()), parts, "message accepted");
-            app.wake.notify_one();
             Ok(Submitted {
                 id,
                 parts,

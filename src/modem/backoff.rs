@@ -1,16 +1,16 @@
 //! The delays between attempts to reopen a modem's port: exponential, from a minimum to a
 //! maximum, back to the minimum once the modem worked again.
 //!
-//! Pure: it computes delays and never sleeps or reads the clock; the driver sleeps.
+//! Pure: it computes delays and never sleeps or reads the clock; the driver sleeps. The
+//! curve is the shared `crate::backoff`; this only counts the attempts.
 
 use std::time::Duration;
 
 /// Exponential backoff: `min`, `2·min`, `4·min`, ... capped at `max`.
 #[derive(Debug, Clone)]
 pub(crate) struct Backoff {
-    min: Duration,
-    max: Duration,
-    next: Duration,
+    curve: crate::backoff::Backoff,
+    step: u32,
 }
 
 impl Backoff {
@@ -20,22 +20,21 @@ impl Backoff {
         let min = min.max(Duration::from_millis(1));
         let max = max.max(min);
         Backoff {
-            min,
-            max,
-            next: min,
+            curve: crate::backoff::Backoff::new(min, max),
+            step: 0,
         }
     }
 
     /// The delay before the next attempt; each call doubles the one after, up to `max`.
     pub(crate) fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = self.next.saturating_mul(2).min(self.max);
+        let delay = self.curve.delay(self.step);
+        self.step = self.step.saturating_add(1);
         delay
     }
 
     /// Starts again from `min`, after the modem came up.
     pub(crate) fn reset(&mut self) {
-        self.next = self.min;
+        self.step = 0;
     }
 }
 

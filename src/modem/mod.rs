@@ -43,11 +43,13 @@
 mod backoff;
 mod driver;
 mod error;
+mod readiness;
 mod registration;
 mod session;
 
 pub use driver::{ProbeReport, probe, send_message, signal_bars, spawn};
 pub use error::{InitError, ModemError, OpenError};
+pub use readiness::Readiness;
 pub use registration::Registrations;
 
 use std::path::PathBuf;

@@ -28,6 +28,10 @@
 //! Error texts given to `mark_retry`, `mark_failed` and `mark_unknown` are stored and shown
 //! on the status page: words for the operator (`+CMS ERROR: 42`), never a number or a text.
 //!
+//! The outbox announces due work: a commit that makes a message due (an accepted message, a
+//! scheduled retry, messages recovered at start) wakes whoever waits in
+//! [`Outbox::work_due`] (the dispatcher), so no other layer needs to know who sends.
+//!
 //! Time is always a parameter (`now_ms`, Unix epoch milliseconds): the outbox reads no
 //! clock for its decisions, so tests and the dispatcher control it.
 //!
@@ -45,7 +49,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 pub use retry::RetryPolicy;
 pub use schema::SCHEMA_VERSION;
@@ -481,6 +485,9 @@ pub struct Outbox {
 struct Shared {
     stats: Stats,
     counts: Mutex<QueueCounts>,
+    /// Rung after a commit that made work due; a ring with no one waiting is kept for the
+    /// next wait, so none is lost.
+    due_work: Notify,
 }
 
 #[derive(Default)]
@@ -508,6 +515,7 @@ impl Outbox {
         let shared = Arc::new(Shared {
             stats: Stats::default(),
             counts: Mutex::new(counts),
+            due_work: Notify::new(),
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
@@ -529,7 +537,19 @@ impl Outbox {
     /// Fails with [`OutboxError::Full`] when `max_depth` messages are waiting and with
     /// [`OutboxError::Duplicate`] when a message with the same signature exists.
     pub async fn enqueue(&self, msg: NewMessage) -> Result<MessageId, OutboxError> {
-        self.call(move |ctx| ctx.enqueue(msg)).await
+        let id = self.call(move |ctx| ctx.enqueue(msg)).await?;
+        self.announce_due_work();
+        Ok(id)
+    }
+
+    /// Waits until a commit has made work due since the last wait returned (at once if one
+    /// has). For the one consumer that sends: the dispatcher.
+    pub async fn work_due(&self) {
+        self.shared.due_work.notified().await;
+    }
+
+    fn announce_due_work(&self) {
+        self.shared.due_work.notify_one();
     }
 
     /// Stores a new message like [`Outbox::enqueue`], unless one with the same `key` (a
@@ -542,8 +562,14 @@ impl Outbox {
         key: [u8; 32],
         until_ms: i64,
     ) -> Result<Enqueued, OutboxError> {
-        self.call(move |ctx| ctx.enqueue_dedup(msg, &key, until_ms))
-            .await
+        let enqueued = self
+            .call(move |ctx| ctx.enqueue_dedup(msg, &key, until_ms))
+            .await?;
+        // A duplicate made nothing due; a new message did, as with `enqueue`.
+        if !enqueued.duplicate {
+            self.announce_due_work();
+        }
+        Ok(enqueued)
     }
 
     /// The message already accepted under a dedup `key` whose window is still open at
@@ -626,8 +652,13 @@ impl Outbox {
         now_ms: i64,
     ) -> Result<RetryOutcome, OutboxError> {
         let (error, sent) = (error.to_owned(), sent.to_vec());
-        self.call(move |ctx| ctx.mark_retry(id, &error, &sent, now_ms))
-            .await
+        let outcome = self
+            .call(move |ctx| ctx.mark_retry(id, &error, &sent, now_ms))
+            .await?;
+        if matches!(outcome, RetryOutcome::Scheduled { .. }) {
+            self.announce_due_work();
+        }
+        Ok(outcome)
     }
 
     /// Ends a send with a permanent error: the message becomes `failed` and is redacted.
@@ -684,7 +715,11 @@ impl Outbox {
     /// `now_ms`, keeping its recorded parts, so the parts not yet confirmed are sent again
     /// (at least once; a part that went out without being recorded is sent twice).
     pub async fn recover(&self, now_ms: i64) -> Result<Recovered, OutboxError> {
-        self.call(move |ctx| ctx.recover(now_ms)).await
+        let recovered = self.call(move |ctx| ctx.recover(now_ms)).await?;
+        if recovered.requeued > 0 || recovered.queued > 0 {
+            self.announce_due_work();
+        }
+        Ok(recovered)
     }
 
     /// When the dispatcher should look again if nothing else happens: the earliest future

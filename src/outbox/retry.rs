@@ -28,10 +28,8 @@ impl RetryPolicy {
     /// The delay after `attempts` failed attempts (1 for the first failure):
     /// `initial_backoff × 2^(attempts − 1)`, at most `max_backoff`.
     pub fn backoff(&self, attempts: u32) -> Duration {
-        let doublings = attempts.saturating_sub(1).min(31);
-        self.initial_backoff
-            .saturating_mul(1u32 << doublings)
-            .min(self.max_backoff)
+        crate::backoff::Backoff::new(self.initial_backoff, self.max_backoff)
+            .delay(attempts.saturating_sub(1))
     }
 
     /// When to try again after `attempts` attempts failed at `now_ms`, or `None` when the
