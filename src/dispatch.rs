@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use crate::http::now_ms;
 use crate::metrics::Metrics;
 use crate::modem::{ModemEvent, ModemHandle, ModemState, SendError};
-use crate::outbox::{Claimed, DeliveryState, Outbox, RetryOutcome};
+use crate::outbox::{Claimed, DeliveryState, Outbox, OutboxError, RetryOutcome};
 use crate::sms::{PhoneNumber, SubmitOptions};
 
 /// Whether the public endpoint should accept messages: yes while a modem is ready, and for
@@ -31,6 +31,8 @@ pub struct Readiness {
     ready_now: AtomicBool,
     /// When a modem was last seen ready (or the service started).
     last_ready_ms: AtomicU64,
+    /// Send outcomes the dispatcher holds because the store could not record them yet.
+    outcomes_pending: AtomicU64,
 }
 
 impl Readiness {
@@ -39,7 +41,14 @@ impl Readiness {
             grace_ms: grace.as_millis() as u64,
             ready_now: AtomicBool::new(false),
             last_ready_ms: AtomicU64::new(started_ms),
+            outcomes_pending: AtomicU64::new(0),
         }
+    }
+
+    /// How many send outcomes wait to be recorded (the store failed to write them).
+    /// While any do, the service is not healthy.
+    pub fn outcomes_pending(&self) -> u64 {
+        self.outcomes_pending.load(Ordering::Relaxed)
     }
 
     pub fn accepting(&self, now_ms: u64) -> bool {
@@ -107,6 +116,80 @@ struct Outcome {
     message: Claimed,
     result: Result<Vec<u8>, SendError>,
     started: Instant,
+    /// How many of this attempt's parts were recorded as they were confirmed; the
+    /// references in `result` are this attempt's, these included.
+    recorded: usize,
+}
+
+/// How long a partly sent message waits for the modem that sent its first parts before it
+/// is sent whole, under a new reference, on another one: the recipient's phone joins
+/// parts only from one sender number.
+const RESUME_WAIT: Duration = Duration::from_secs(120);
+
+/// A send's outcome as the outbox must record it; kept and retried while the store
+/// cannot write, never dropped.
+#[derive(Debug, Clone)]
+enum Record {
+    Sent(Vec<u8>),
+    Retry { reason: String, sent: Vec<u8> },
+    Failed { reason: String, sent: Vec<u8> },
+    Unknown { reason: String, sent: Vec<u8> },
+}
+
+impl Record {
+    async fn store(
+        &self,
+        outbox: &Outbox,
+        id: crate::outbox::MessageId,
+    ) -> Result<(), OutboxError> {
+        let now = now_ms() as i64;
+        match self {
+            Record::Sent(references) => outbox.mark_sent(id, references, now).await,
+            Record::Retry { reason, sent } => {
+                match outbox.mark_retry(id, reason, sent, now).await? {
+                    RetryOutcome::Scheduled { at_ms } => {
+                        tracing::info!(message_id = %id, %reason, retry_in_ms = at_ms - now, "will retry");
+                    }
+                    RetryOutcome::GaveUp => {
+                        tracing::warn!(message_id = %id, %reason, "message failed after its last attempt");
+                    }
+                }
+                Ok(())
+            }
+            Record::Failed { reason, sent } => outbox.mark_failed(id, reason, sent, now).await,
+            Record::Unknown { reason, sent } => outbox.mark_unknown(id, reason, sent, now).await,
+        }
+    }
+}
+
+/// Outcomes not yet recorded, and claims that failed: retried with a backoff that doubles
+/// from `MIN` to `MAX` while the store keeps failing.
+struct StoreRetry {
+    unrecorded: Vec<(crate::outbox::MessageId, Record)>,
+    backoff: Duration,
+    at: Option<Instant>,
+}
+
+impl StoreRetry {
+    const MIN: Duration = Duration::from_millis(250);
+    const MAX: Duration = Duration::from_secs(30);
+
+    fn failed(&mut self) {
+        self.at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(Self::MAX);
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff = Self::MIN;
+        if self.unrecorded.is_empty() {
+            self.at = None;
+        }
+    }
+
+    /// Whether writing is on hold until the next retry time.
+    fn holding(&self, now: Instant) -> bool {
+        self.at.is_some_and(|at| now < at)
+    }
 }
 
 /// Runs the dispatcher until `shutdown` fires; then waits for the sends under way.
@@ -144,6 +227,13 @@ pub async fn run(
     // every queued message's expiry), so the writer is asked to expire messages then and at
     // start, not at every wake-up: a burst of requests must not pay for it.
     let mut expiry_check = true;
+    let mut store = StoreRetry {
+        unrecorded: Vec::new(),
+        backoff: StoreRetry::MIN,
+        at: None,
+    };
+    // When the oldest partly sent message waiting for its modem gives up on it.
+    let mut resume_deadline: Option<Instant> = None;
 
     loop {
         if *shutdown.borrow() {
@@ -163,7 +253,28 @@ pub async fn run(
                 Err(error) => tracing::error!(%error, "expiring messages failed"),
             }
         }
-        assign(&outbox, &mut slots, &mut sends, &config, now).await;
+        if !store.holding(now) {
+            retry_unrecorded(&outbox, &mut store, &readiness).await;
+        }
+        if !store.holding(now) {
+            resume_deadline = None;
+            match assign(
+                &outbox,
+                &mut slots,
+                &mut sends,
+                &config,
+                now,
+                &mut resume_deadline,
+            )
+            .await
+            {
+                Ok(()) => store.succeeded(),
+                Err(error) => {
+                    tracing::error!(%error, "handing out messages failed; retrying with backoff");
+                    store.failed();
+                }
+            }
+        }
 
         let next_due = outbox.next_due_at(now_ms() as i64).await.ok().flatten();
         let benched_end = slots
@@ -171,14 +282,17 @@ pub async fn run(
             .filter_map(|s| s.benched_until)
             .filter(|&t| t > now)
             .min();
-        let sleep_until = earliest(next_due.map(instant_of_ms), benched_end);
+        let sleep_until = earliest(
+            earliest(next_due.map(instant_of_ms), benched_end),
+            earliest(store.at, resume_deadline),
+        );
         tokio::select! {
             _ = wake.notified() => {}
             _ = status_changed.notified() => {}
             _ = shutdown.changed() => {}
             Some(joined) = sends.join_next(), if !sends.is_empty() => {
                 if let Ok(outcome) = joined {
-                    finish(&outbox, &mut slots, &metrics, &config, outcome).await;
+                    finish(&outbox, &mut slots, &metrics, &config, outcome, &mut store, &readiness).await;
                 }
             }
             Some(event) = events.recv() => record_event(&outbox, event).await,
@@ -189,9 +303,58 @@ pub async fn run(
     // `sending` (which a restart would resend).
     while let Some(joined) = sends.join_next().await {
         if let Ok(outcome) = joined {
-            finish(&outbox, &mut slots, &metrics, &config, outcome).await;
+            finish(
+                &outbox, &mut slots, &metrics, &config, outcome, &mut store, &readiness,
+            )
+            .await;
         }
     }
+    // A few more tries for outcomes the store refused; what is still unrecorded then stays
+    // `sending`, and the parts recorded one by one keep the next start from resending them.
+    for _ in 0..5 {
+        if store.unrecorded.is_empty() {
+            break;
+        }
+        tokio::time::sleep(store.backoff).await;
+        store.failed();
+        retry_unrecorded(&outbox, &mut store, &readiness).await;
+    }
+    for (id, record) in &store.unrecorded {
+        tracing::error!(message_id = %id, ?record, "send outcome still unrecorded at shutdown");
+    }
+}
+
+/// Tries again to record the outcomes the store refused.
+async fn retry_unrecorded(outbox: &Outbox, store: &mut StoreRetry, readiness: &Readiness) {
+    if store.unrecorded.is_empty() {
+        return;
+    }
+    let mut left = Vec::new();
+    for (id, record) in std::mem::take(&mut store.unrecorded) {
+        match record.store(outbox, id).await {
+            Ok(()) => tracing::info!(message_id = %id, "send outcome recorded after all"),
+            Err(error) if is_store_failure(&error) => left.push((id, record)),
+            Err(error) => {
+                tracing::error!(message_id = %id, %error, "recording a send outcome failed for good")
+            }
+        }
+    }
+    let failing = !left.is_empty();
+    store.unrecorded = left;
+    readiness
+        .outcomes_pending
+        .store(store.unrecorded.len() as u64, Ordering::Relaxed);
+    if failing {
+        store.failed();
+    } else {
+        store.succeeded();
+    }
+}
+
+/// Whether an outbox error is the store failing to write (worth retrying), not a request
+/// the outbox refuses whatever the disk does.
+fn is_store_failure(error: &OutboxError) -> bool {
+    matches!(error, OutboxError::Storage(_) | OutboxError::Closed)
 }
 
 /// Gives due messages to available modems: for each message a modem other than the one
@@ -202,40 +365,77 @@ async fn assign(
     sends: &mut JoinSet<Outcome>,
     config: &DispatchConfig,
     now: Instant,
-) {
+    resume_deadline: &mut Option<Instant>,
+) -> Result<(), OutboxError> {
+    // Messages skipped in this round (waiting for their modem): asked for past them.
+    let mut skipped = 0usize;
     loop {
         let available = slots.iter().filter(|s| s.available(now)).count();
         if available == 0 {
-            return;
+            return Ok(());
         }
         let now_ms = now_ms() as i64;
-        let due = match outbox.due(now_ms, available).await {
-            Ok(due) if !due.is_empty() => due,
-            Ok(_) => return,
-            Err(error) => {
-                tracing::error!(%error, "reading due messages failed");
-                return;
-            }
-        };
+        let due = outbox.due(now_ms, available + skipped).await?;
+        if due.len() <= skipped {
+            return Ok(());
+        }
         let mut assigned_any = false;
-        for pending in due {
-            let Some(index) = (0..slots.len())
-                .filter(|&i| slots[i].available(now))
-                .min_by_key(|&i| {
-                    let same = pending.last_modem.as_deref() == Some(slots[i].handle.name.as_str());
-                    (same, slots[i].consecutive_failures)
-                })
-            else {
-                return;
+        for pending in due.into_iter().skip(skipped) {
+            // A partly sent message goes on on the modem that sent its first parts, under
+            // the same reference; only if that modem stays away is it sent whole elsewhere.
+            let resume_on = pending
+                .last_modem
+                .as_deref()
+                .filter(|_| pending.parts_sent > 0 && pending.parts_sent < pending.parts);
+            let chosen = match resume_on {
+                Some(name) => {
+                    let own = slots.iter().position(|s| s.handle.name == name);
+                    match own {
+                        Some(i) if slots[i].available(now) => Some(i),
+                        _ if now_ms - pending.next_attempt_at_ms
+                            < RESUME_WAIT.as_millis() as i64 =>
+                        {
+                            let deadline = now
+                                + Duration::from_millis(
+                                    (pending.next_attempt_at_ms + RESUME_WAIT.as_millis() as i64
+                                        - now_ms)
+                                        .max(0) as u64,
+                                );
+                            *resume_deadline = earliest(*resume_deadline, Some(deadline));
+                            skipped += 1;
+                            continue;
+                        }
+                        _ => {
+                            let concat_ref = rand::random::<u16>();
+                            let why = format!(
+                                "modem {name} gone for over {} s after part {} of {}: \
+                                 sent whole on another modem under reference {concat_ref}",
+                                RESUME_WAIT.as_secs(),
+                                pending.parts_sent,
+                                pending.parts
+                            );
+                            tracing::warn!(message_id = %pending.id, %why, "partly sent message restarted");
+                            outbox.restart_whole(pending.id, concat_ref, &why).await?;
+                            None
+                        }
+                    }
+                }
+                None => None,
+            };
+            let Some(index) = chosen.or_else(|| {
+                (0..slots.len())
+                    .filter(|&i| slots[i].available(now))
+                    .min_by_key(|&i| {
+                        let same =
+                            pending.last_modem.as_deref() == Some(slots[i].handle.name.as_str());
+                        (same && resume_on.is_none(), slots[i].consecutive_failures)
+                    })
+            }) else {
+                return Ok(());
             };
             let slot = &mut slots[index];
-            let message = match outbox.claim(pending.id, &slot.handle.name, now_ms).await {
-                Ok(Some(message)) => message,
-                Ok(None) => continue,
-                Err(error) => {
-                    tracing::error!(message_id = %pending.id, %error, "claiming a message failed");
-                    return;
-                }
+            let Some(message) = outbox.claim(pending.id, &slot.handle.name, now_ms).await? else {
+                continue;
             };
             assigned_any = true;
             slot.busy = true;
@@ -244,19 +444,54 @@ async fn assign(
                 status_report: slot.status_reports,
                 ..config.sms.clone()
             };
+            let recorder = outbox.clone();
             sends.spawn(async move {
                 let started = Instant::now();
-                let result = send(&handle, &message, sms).await;
+                let (result, recorded) = {
+                let (progress, mut confirmed) = mpsc::unbounded_channel();
+                let sending = send(&handle, &message, sms, progress);
+                tokio::pin!(sending);
+                let mut recorded = 0usize;
+                let record = async |index: usize, mr: u8, recorded: &mut usize| {
+                    // In order only: after a part the store refused, the rest wait for
+                    // the outcome, which records them all.
+                    if index != *recorded {
+                        return;
+                    }
+                    let part = usize::from(message.parts_sent) + index;
+                    match recorder
+                        .mark_part_sent(message.id, part as u8, mr, crate::http::now_ms() as i64)
+                        .await
+                    {
+                        Ok(()) => *recorded += 1,
+                        Err(error) => {
+                            tracing::error!(message_id = %message.id, part, %error, "recording a sent part failed")
+                        }
+                    }
+                };
+                let result = loop {
+                    tokio::select! {
+                        biased;
+                        Some((index, mr)) = confirmed.recv() => record(index, mr, &mut recorded).await,
+                        result = &mut sending => break result,
+                    }
+                };
+                while let Ok((index, mr)) = confirmed.try_recv() {
+                    record(index, mr, &mut recorded).await;
+                }
+                (result, recorded)
+                };
                 Outcome {
                     slot: index,
                     message,
                     result,
                     started,
+                    recorded,
                 }
             });
         }
         if !assigned_any {
-            return;
+            return Ok(());
         }
     }
 }
@@ -267,6 +502,7 @@ async fn send(
     modem: &ModemHandle,
     message: &Claimed,
     mut sms: SubmitOptions,
+    progress: mpsc::UnboundedSender<(usize, u8)>,
 ) -> Result<Vec<u8>, SendError> {
     if message.parts_sent >= message.parts {
         // Every part went out before a crash cut the bookkeeping short.
@@ -295,7 +531,7 @@ async fn send(
         .into_iter()
         .skip(usize::from(message.parts_sent))
         .collect();
-    modem.send(remaining).await
+    modem.send_tracked(remaining, Some(progress)).await
 }
 
 async fn finish(
@@ -304,12 +540,15 @@ async fn finish(
     metrics: &Metrics,
     config: &DispatchConfig,
     outcome: Outcome,
+    store: &mut StoreRetry,
+    readiness: &Readiness,
 ) {
     let Outcome {
         slot: index,
         message,
         result,
         started,
+        recorded,
     } = outcome;
     let slot = &mut slots[index];
     slot.busy = false;
@@ -317,7 +556,9 @@ async fn finish(
     let id = message.id;
     let now = now_ms() as i64;
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    let stored = match result {
+    // The parts recorded one by one are in the outbox already; the outcome records the rest.
+    let rest = |refs: Vec<u8>| refs.get(recorded..).map(<[u8]>::to_vec).unwrap_or_default();
+    let record = match result {
         Ok(references) => {
             slot.consecutive_failures = 0;
             slot.benched_until = None;
@@ -326,46 +567,63 @@ async fn finish(
                 (now - message.created_at_ms).max(0) as u64
             ));
             tracing::info!(message_id = %id, modem = %modem, parts = references.len(), elapsed_ms, "message sent");
-            outbox.mark_sent(id, &references, now).await
+            Record::Sent(rest(references))
         }
         Err(SendError::Permanent { reason, sent }) => {
             metrics.send(&modem, "permanent");
             tracing::warn!(message_id = %id, modem = %modem, %reason, "message failed permanently");
-            outbox.mark_failed(id, &reason, &sent, now).await
+            Record::Failed {
+                reason,
+                sent: rest(sent),
+            }
         }
         Err(SendError::Unknown { reason, sent }) => {
             metrics.send(&modem, "unknown");
             note_failure(slot, config);
             tracing::warn!(message_id = %id, modem = %modem, %reason, "send outcome unknown; not retried");
-            outbox.mark_unknown(id, &reason, &sent, now).await
+            Record::Unknown {
+                reason,
+                sent: rest(sent),
+            }
         }
         // The modem's (or its SIM's) fault, not the message's: retried like a temporary
         // failure, and, since the message remembers the modem it last failed on, on
-        // another ready modem first; the worker has marked its modem failing.
+        // another ready modem first (unless parts went out: they pin the modem); the
+        // worker has marked its modem failing.
         Err(SendError::ModemFault { reason, fix, sent }) => {
             metrics.send(&modem, "modem_fault");
             note_failure(slot, config);
-            tracing::warn!(message_id = %id, modem = %modem, %reason, %fix, "the modem's fault; retrying the message on another modem");
-            outbox.mark_retry(id, &reason, &sent, now).await.map(|_| ())
+            tracing::warn!(message_id = %id, modem = %modem, %reason, %fix, "the modem's fault; retrying the message");
+            Record::Retry {
+                reason,
+                sent: rest(sent),
+            }
         }
         Err(SendError::Temporary { reason, sent }) => {
             metrics.send(&modem, "temporary");
             note_failure(slot, config);
-            match outbox.mark_retry(id, &reason, &sent, now).await {
-                Ok(RetryOutcome::Scheduled { at_ms }) => {
-                    tracing::info!(message_id = %id, modem = %modem, %reason, retry_in_ms = at_ms - now, "temporary failure; will retry");
-                    Ok(())
-                }
-                Ok(RetryOutcome::GaveUp) => {
-                    tracing::warn!(message_id = %id, modem = %modem, %reason, "message failed after its last attempt");
-                    Ok(())
-                }
-                Err(error) => Err(error),
+            tracing::info!(message_id = %id, modem = %modem, %reason, "temporary failure");
+            Record::Retry {
+                reason,
+                sent: rest(sent),
             }
         }
     };
-    if let Err(error) = stored {
-        tracing::error!(message_id = %id, %error, "recording a send outcome failed");
+    match record.store(outbox, id).await {
+        Ok(()) => {}
+        Err(error) if is_store_failure(&error) => {
+            // Kept, and retried until the store takes it; the message stays `sending`
+            // meanwhile, so nothing hands it out again.
+            tracing::error!(message_id = %id, %error, "recording a send outcome failed; kept and retried");
+            store.unrecorded.push((id, record));
+            readiness
+                .outcomes_pending
+                .store(store.unrecorded.len() as u64, Ordering::Relaxed);
+            store.failed();
+        }
+        Err(error) => {
+            tracing::error!(message_id = %id, %error, "recording a send outcome failed");
+        }
     }
 }
 

@@ -105,9 +105,10 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
             .map_err(|e| StartError::Outbox(OutboxError::Storage(e.to_string())))??
     };
     let recovered = outbox.recover(http::now_ms() as i64).await?;
-    if recovered.requeued > 0 || recovered.queued > 0 {
+    if recovered.requeued > 0 || recovered.queued > 0 || recovered.completed > 0 {
         tracing::warn!(
             requeued = recovered.requeued,
+            completed = recovered.completed,
             queued = recovered.queued,
             "resuming messages accepted before the last stop"
         );
@@ -261,7 +262,11 @@ impl Service {
         )
         .await
         .is_ok_and(|r| r.is_ok());
-        outbox_answers && !self.dispatcher.is_finished()
+        // An outcome the store refused is held until it is recorded: not healthy meanwhile.
+        outbox_answers
+            && !self.dispatcher.is_finished()
+            && self.app.readiness.outcomes_pending() == 0
+            && self.app.outbox.writable()
     }
 }
 

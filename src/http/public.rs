@@ -111,6 +111,14 @@ async fn accept_bytes(app: &App, headers: &HeaderMap, body: Bytes) -> Result<(),
                 OutboxError::Full { .. } => ApiError::Unavailable(
                     "the outbox is full; the message was not accepted".to_owned(),
                 ),
+                // A full or failing disk passes: retry later, like any 503.
+                OutboxError::Storage(error) => {
+                    tracing::error!(%error, "storing a message failed");
+                    ApiError::Unavailable(
+                        "the message store cannot write now; the message was not accepted"
+                            .to_owned(),
+                    )
+                }
                 other => {
                     tracing::error!(error = %other, "storing a message failed");
                     ApiError::Internal

@@ -41,7 +41,7 @@ mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -371,6 +371,8 @@ impl QueueCounts {
 pub struct Recovered {
     /// Messages that were `sending` when the previous run stopped, now `queued` again.
     pub requeued: u64,
+    /// Messages found `sending` with every part recorded, now `sent` (not resent).
+    pub completed: u64,
     /// All `queued` messages now, those included.
     pub queued: u64,
 }
@@ -470,6 +472,12 @@ pub struct Outbox {
 struct Shared {
     stats: Stats,
     counts: Mutex<QueueCounts>,
+    /// False from a failed transaction until the next commit succeeds: the disk is full or
+    /// failing, and `/readyz` says so.
+    writable: AtomicBool,
+    /// The fault substitute for tests: while set, every transaction fails as `SQLITE_FULL`
+    /// would ("database or disk is full"), and nothing is written.
+    fail_writes: AtomicBool,
 }
 
 #[derive(Default)]
@@ -497,6 +505,8 @@ impl Outbox {
         let shared = Arc::new(Shared {
             stats: Stats::default(),
             counts: Mutex::new(counts),
+            writable: AtomicBool::new(true),
+            fail_writes: AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
@@ -563,6 +573,22 @@ impl Outbox {
         now_ms: i64,
     ) -> Result<(), OutboxError> {
         self.call(move |ctx| ctx.mark_part_sent(id, part_index, mr, now_ms))
+            .await
+    }
+
+    /// Starts a queued, partly sent message over under the new concatenation reference
+    /// `concat_ref`: its recorded parts are forgotten, so the next attempt sends every
+    /// part, on any modem. For when the modem that sent the first parts is gone: a phone
+    /// cannot join parts that came from two sender numbers. `why` is kept as the message's
+    /// last error, so the status page says so. `false` if the message is not queued.
+    pub async fn restart_whole(
+        &self,
+        id: MessageId,
+        concat_ref: u16,
+        why: &str,
+    ) -> Result<bool, OutboxError> {
+        let why = why.to_owned();
+        self.call(move |ctx| ctx.restart_whole(id, concat_ref, &why))
             .await
     }
 
@@ -713,6 +739,20 @@ impl Outbox {
             .send(Msg::Shutdown(reply))
             .map_err(|_| OutboxError::Closed)?;
         answer.await.map_err(|_| OutboxError::Closed)
+    }
+
+    /// Whether the last transaction committed: false while the store cannot write (a full
+    /// or failing disk), true again after the next successful commit.
+    pub fn writable(&self) -> bool {
+        self.shared.writable.load(Ordering::Relaxed)
+    }
+
+    /// Makes every transaction fail, as a full disk does (`SQLITE_FULL`), until called
+    /// with `false`. For tests of the full-disk path where mounting a small file system
+    /// is not possible; nothing else calls it.
+    #[doc(hidden)]
+    pub fn inject_write_failure(&self, fail: bool) {
+        self.shared.fail_writes.store(fail, Ordering::Relaxed);
     }
 
     /// The writer's counters so far.

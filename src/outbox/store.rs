@@ -185,6 +185,28 @@ impl Ctx<'_> {
         self.record_part(id, &row, part_index, mr, now_ms)
     }
 
+    pub fn restart_whole(
+        &mut self,
+        id: MessageId,
+        concat_ref: u16,
+        why: &str,
+    ) -> Result<bool, OutboxError> {
+        let row = self.row(id)?;
+        if row.state != MessageState::Queued {
+            return Ok(false);
+        }
+        self.conn
+            .prepare_cached("DELETE FROM parts WHERE message_id = ?1")?
+            .execute([id.0])?;
+        self.conn
+            .prepare_cached(
+                "UPDATE messages SET parts_sent = 0, concat_ref = ?2, last_error = ?3, modem = NULL
+                 WHERE id = ?1",
+            )?
+            .execute(params![id.0, concat_ref, why])?;
+        Ok(true)
+    }
+
     pub fn mark_sent(&mut self, id: MessageId, mrs: &[u8], now_ms: i64) -> Result<(), OutboxError> {
         let row = self.sending_row(id)?;
         let row = self.record_parts(id, row, mrs, now_ms)?;
@@ -313,6 +335,29 @@ impl Ctx<'_> {
     }
 
     pub fn recover(&mut self, now_ms: i64) -> Result<Recovered, OutboxError> {
+        // Every part recorded: the network has the whole message; only the final
+        // bookkeeping was cut short. Final, not resent.
+        let complete: Vec<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM messages WHERE state = 'sending' AND parts_sent >= parts",
+            )?
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        for &id in &complete {
+            self.conn
+                .prepare_cached(
+                    "UPDATE messages SET sent_at = coalesce(sent_at, ?2) WHERE id = ?1",
+                )?
+                .execute(params![id, now_ms])?;
+            self.finish(
+                MessageId(id),
+                MessageState::Sending,
+                MessageState::Sent,
+                now_ms,
+                None,
+            )?;
+        }
         let requeued = self
             .conn
             .prepare_cached(
@@ -324,6 +369,7 @@ impl Ctx<'_> {
         self.counts.queued += requeued;
         Ok(Recovered {
             requeued,
+            completed: complete.len() as u64,
             queued: self.counts.queued,
         })
     }
