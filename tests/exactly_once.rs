@@ -1,0 +1,91 @@
+//! Exactly once through the real service and pty (issue 9): the simulated modem lives in
+//! this test process and sees every part across the service's restarts; each part is
+//! counted by its concatenation reference and part number, decoded from its header.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use smsbridge::sim::model::Fault;
+use smsbridge::sim::profile::Profile;
+use smsbridge::sim::pty::{SimConfig, SimHandle};
+use support::{
+    ServiceProcess, api_status, body, eventually, post_signed, queue_count, wait_for_200,
+    write_config,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// How many times the network got each part, keyed by (reference, part number).
+fn part_counts(sim: &SimHandle) -> BTreeMap<(u16, u8), usize> {
+    let mut counts = BTreeMap::new();
+    for sms in sim.received() {
+        let concat = sms.concat.expect("a part of a concatenated message");
+        *counts.entry((concat.reference, concat.seq)).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// A text of three GSM 7-bit parts.
+fn three_part_text() -> String {
+    "Your code is 123456. ".repeat(18)
+}
+
+fn parts_sent(status: &serde_json::Value) -> Option<u64> {
+    status["recent_messages"][0]["parts_sent"].as_u64()
+}
+
+/// kill -9 after part 1 of 3 was accepted and while the service waits to send part 2: the
+/// restarted service sends parts 2 and 3 only, under the same reference (before parts were
+/// recorded one by one, the network got parts 1, 1, 2, 3).
+#[tokio::test]
+async fn a_kill_9_between_parts_resends_no_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("modem0");
+    let mut sim = SimConfig::fast(Profile::Generic);
+    sim.link = Some(link.clone());
+    // Slow, so part 1 is at the modem long enough to hold part 2 back meanwhile.
+    sim.modem.send_latency = Duration::from_millis(1500);
+    let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
+    let (config, public, admin) = write_config(dir.path(), &[link], "");
+    let client = reqwest::Client::new();
+    let mut service = ServiceProcess::start(&config);
+    wait_for_200(&client, &format!("http://{admin}/readyz"), WAIT).await;
+    let response = post_signed(
+        &client,
+        &format!("http://{public}/ownid/sms"),
+        &body("+447400123456", &three_part_text()),
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    eventually(WAIT, "part 1 at the modem", async || {
+        (!sim.received().is_empty()).then_some(())
+    })
+    .await;
+    // Part 2's AT+CMGS gets no prompt: the service is stuck between parts.
+    sim.set_fault(Fault::NoPromptOnCmgs);
+    eventually(WAIT, "part 1 recorded as sent", async || {
+        let status = api_status(&client, admin).await?;
+        (parts_sent(&status) == Some(1)).then_some(())
+    })
+    .await;
+    assert_eq!(sim.received().len(), 1, "part 2 was not written");
+    service.kill_9();
+    sim.clear_faults();
+
+    let _service = ServiceProcess::start(&config);
+    eventually(WAIT, "the message sent after the restart", async || {
+        let status = api_status(&client, admin).await?;
+        (queue_count(&status, "sent") == 1).then_some(())
+    })
+    .await;
+    let counts = part_counts(&sim);
+    eprintln!("per-part counts at the modem: {counts:?}");
+    let reference = counts.keys().next().unwrap().0;
+    let expected: BTreeMap<(u16, u8), usize> = (1..=3).map(|n| ((reference, n), 1)).collect();
+    assert_eq!(
+        counts, expected,
+        "each part exactly once, under one reference"
+    );
+}
