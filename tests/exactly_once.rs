@@ -89,3 +89,119 @@ async fn a_kill_9_between_parts_resends_no_part() {
         "each part exactly once, under one reference"
     );
 }
+
+/// Mounts a small tmpfs at `dir` (root only); `None` where mounting is not allowed.
+fn mount_tmpfs(dir: &std::path::Path, size: &str) -> Option<()> {
+    std::fs::create_dir_all(dir).unwrap();
+    let status = std::process::Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size},mode=0700"),
+            "tmpfs",
+        ])
+        .arg(dir)
+        .status()
+        .ok()?;
+    status.success().then_some(())
+}
+
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system holding `path` until a write fails with "no space".
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    loop {
+        if file.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    // Whatever is left, byte by byte.
+    while file.write_all(&[0]).is_ok() {}
+    let _ = file.sync_all();
+}
+
+/// The disk holding the outbox fills while an SMS is at the modem: the outcome is kept and
+/// recorded once space returns (never sent again), new requests get 503 with Retry-After
+/// meanwhile, and `/readyz` says the store cannot write.
+#[tokio::test]
+async fn an_outcome_is_recorded_after_the_disk_fills_and_never_resent() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    if mount_tmpfs(&state, "8m").is_none() {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    let _unmount = Unmount(state.clone());
+    let link = dir.path().join("modem0");
+    let mut sim = SimConfig::fast(Profile::Generic);
+    sim.link = Some(link.clone());
+    sim.modem.send_latency = Duration::from_millis(1500);
+    let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
+    let (config, public, admin) = write_config(dir.path(), &[link], "");
+    let client = reqwest::Client::new();
+    let service = ServiceProcess::start(&config);
+    wait_for_200(&client, &format!("http://{admin}/readyz"), WAIT).await;
+    let url = format!("http://{public}/ownid/sms");
+    let response = post_signed(&client, &url, &body("+447400123456", "Code 1")).await;
+    assert_eq!(response.status(), 202);
+    eventually(WAIT, "the SMS at the modem", async || {
+        (!sim.received().is_empty()).then_some(())
+    })
+    .await;
+    let filler = state.join("filler");
+    fill(&filler);
+
+    eventually(
+        WAIT,
+        "/readyz refusing while the store cannot write",
+        async || {
+            let response = client
+                .get(format!("http://{admin}/readyz"))
+                .send()
+                .await
+                .ok()?;
+            (response.status() == 503).then_some(())
+        },
+    )
+    .await;
+    let refused = post_signed(&client, &url, &body("+447400123457", "Code 2")).await;
+    assert_eq!(refused.status(), 503, "a full disk is a passing refusal");
+    assert!(
+        refused.headers().get("retry-after").is_some(),
+        "503 says when to retry"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    eventually(
+        WAIT,
+        "the outcome recorded once space returned",
+        async || {
+            let status = api_status(&client, admin).await?;
+            (queue_count(&status, "sent") == 1 && queue_count(&status, "sending") == 0)
+                .then_some(())
+        },
+    )
+    .await;
+    wait_for_200(&client, &format!("http://{admin}/readyz"), WAIT).await;
+    drop(service);
+    // A restart finds nothing to resend.
+    let _service = ServiceProcess::start(&config);
+    wait_for_200(&client, &format!("http://{admin}/readyz"), WAIT).await;
+    let status = api_status(&client, admin).await.unwrap();
+    assert_eq!(queue_count(&status, "sent"), 1);
+    assert_eq!(queue_count(&status, "queued"), 0);
+    assert_eq!(sim.received().len(), 1, "the SMS reached the network once");
+}
