@@ -525,13 +525,86 @@ async fn send(
     };
     let to =
         PhoneNumber::parse(&message.to).map_err(|e| permanent(format!("stored number: {e}")))?;
+    apply_plan(message, &mut sms).map_err(permanent)?;
     let parts = crate::sms::encode_submit(&to, &message.text, message.concat_ref, &sms)
         .map_err(|e| permanent(format!("encoding: {e}")))?;
+    if parts.len() != usize::from(message.parts) {
+        // Sending another split than the one counted (and partly sent) would give the
+        // recipient parts that cannot be joined.
+        return Err(permanent(format!(
+            "the stored plan encodes {} parts, {} were accepted",
+            parts.len(),
+            message.parts
+        )));
+    }
     let remaining: Vec<_> = parts
         .into_iter()
         .skip(usize::from(message.parts_sent))
         .collect();
     modem.send_tracked(remaining, Some(progress)).await
+}
+
+/// The encoding plan of messages accepted under `sms`: what decides how a text is split
+/// (the national language tables and the reference width), stored with each message so
+/// later configuration changes apply to new messages only.
+pub fn plan_of(sms: &SubmitOptions) -> String {
+    let languages: Vec<String> = sms
+        .national_languages
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    format!(
+        "v1;languages={};concat16={}",
+        languages.join(","),
+        u8::from(sms.concat_16bit)
+    )
+}
+
+/// Sets `sms` to the plan stored with `message`. A message accepted before plans were
+/// stored gets the first of today's and the defaults' options that gives its stored
+/// part count.
+fn apply_plan(message: &Claimed, sms: &mut SubmitOptions) -> Result<(), String> {
+    let Some(plan) = &message.plan else {
+        let candidates = [
+            (sms.national_languages.clone(), sms.concat_16bit),
+            (Vec::new(), false),
+            (Vec::new(), true),
+            (sms.national_languages.clone(), !sms.concat_16bit),
+        ];
+        for (languages, concat_16bit) in candidates {
+            let trial = SubmitOptions {
+                national_languages: languages,
+                concat_16bit,
+                ..sms.clone()
+            };
+            if crate::sms::count_parts(&message.text, &trial) == usize::from(message.parts) {
+                *sms = trial;
+                return Ok(());
+            }
+        }
+        return Ok(());
+    };
+    let mut fields = plan.split(';');
+    if fields.next() != Some("v1") {
+        return Err(format!("unknown stored plan {plan:?}"));
+    }
+    for field in fields {
+        match field.split_once('=') {
+            Some(("languages", list)) => {
+                sms.national_languages = list
+                    .split(',')
+                    .filter(|name| !name.is_empty())
+                    .map(|name| {
+                        name.parse()
+                            .map_err(|_| format!("stored plan: unknown language {name:?}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            Some(("concat16", flag)) => sms.concat_16bit = flag == "1",
+            _ => return Err(format!("stored plan: unknown field {field:?}")),
+        }
+    }
+    Ok(())
 }
 
 async fn finish(
@@ -696,6 +769,38 @@ async fn sleep_opt(until: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_reads_back_as_written() {
+        use crate::sms::NationalLanguage;
+        let accepted = SubmitOptions {
+            national_languages: vec![NationalLanguage::Turkish],
+            concat_16bit: true,
+            ..SubmitOptions::default()
+        };
+        let message = Claimed {
+            id: crate::outbox::MessageId(1),
+            to: "+447400123456".into(),
+            text: "x".into(),
+            parts: 1,
+            parts_sent: 0,
+            concat_ref: 7,
+            attempt: 1,
+            created_at_ms: 0,
+            expires_at_ms: 1,
+            previous_modem: None,
+            plan: Some(plan_of(&accepted)),
+        };
+        let mut today = SubmitOptions::default();
+        apply_plan(&message, &mut today).unwrap();
+        assert_eq!(today.national_languages, accepted.national_languages);
+        assert!(today.concat_16bit);
+        let garbled = Claimed {
+            plan: Some("v9;x".into()),
+            ..message
+        };
+        assert!(apply_plan(&garbled, &mut today).is_err());
+    }
 
     #[test]
     fn readiness_has_a_grace_period() {

@@ -104,6 +104,9 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
             .await
             .map_err(|e| StartError::Outbox(OutboxError::Storage(e.to_string())))??
     };
+    // Messages accepted from now on are encoded as counted now, whatever a later
+    // configuration says (issue 9 item 2).
+    outbox.set_encoding_plan(Some(crate::dispatch::plan_of(&sms)));
     let recovered = outbox.recover(http::now_ms() as i64).await?;
     if recovered.requeued > 0 || recovered.queued > 0 || recovered.completed > 0 {
         tracing::warn!(

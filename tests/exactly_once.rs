@@ -205,3 +205,55 @@ async fn an_outcome_is_recorded_after_the_disk_fills_and_never_resent() {
     assert_eq!(queue_count(&status, "queued"), 0);
     assert_eq!(sim.received().len(), 1, "the SMS reached the network once");
 }
+
+/// A Turkish text accepted as 3 UCS-2 parts stays 3 parts after the configuration allows
+/// the Turkish shift tables (which would make it 2) and the service restarts: the plan is
+/// fixed at acceptance. (Before: 2 parts sent, the outcome unrecordable, the message left
+/// `sending` and sent whole again at each start.)
+#[tokio::test]
+async fn a_configuration_change_does_not_replan_a_queued_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("modem0");
+    // No modem yet: the message stays queued.
+    let (config, public, admin) = write_config(dir.path(), std::slice::from_ref(&link), "");
+    let client = reqwest::Client::new();
+    let mut service = ServiceProcess::start(&config);
+    wait_for_200(&client, &format!("http://{admin}/healthz"), WAIT).await;
+    let text = "Doğrulama kodunuz: 123456. ".repeat(7);
+    let response = post_signed(
+        &client,
+        &format!("http://{public}/ownid/sms"),
+        &body("+905321234567", &text),
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    let status = api_status(&client, admin).await.unwrap();
+    assert_eq!(status["recent_messages"][0]["parts"].as_u64(), Some(3));
+    service.kill_9();
+
+    let (config, _, admin) = write_config(
+        dir.path(),
+        std::slice::from_ref(&link),
+        "[sms]\nnational_languages = [\"turkish\"]\n",
+    );
+    let mut sim = SimConfig::fast(Profile::Generic);
+    sim.link = Some(link);
+    let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
+    let _service = ServiceProcess::start(&config);
+    eventually(
+        WAIT,
+        "the message sent under the new configuration",
+        async || {
+            let status = api_status(&client, admin).await?;
+            (queue_count(&status, "sent") == 1).then_some(())
+        },
+    )
+    .await;
+    let counts = part_counts(&sim);
+    eprintln!("per-part counts at the modem: {counts:?}");
+    let reference = counts.keys().next().unwrap().0;
+    let expected: BTreeMap<(u16, u8), usize> = (1..=3).map(|n| ((reference, n), 1)).collect();
+    assert_eq!(counts, expected, "3 parts as accepted, each once");
+    let status = api_status(&client, admin).await.unwrap();
+    assert_eq!(queue_count(&status, "sending"), 0);
+}

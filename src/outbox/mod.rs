@@ -178,6 +178,9 @@ pub struct Claimed {
     pub expires_at_ms: i64,
     /// The modem of the previous attempt, if any.
     pub previous_modem: Option<String>,
+    /// The encoding plan stored at acceptance (`None` for messages accepted before plans
+    /// were stored): encode with it, not with today's configuration.
+    pub plan: Option<String>,
 }
 
 impl Claimed {
@@ -478,6 +481,8 @@ struct Shared {
     /// The fault substitute for tests: while set, every transaction fails as `SQLITE_FULL`
     /// would ("database or disk is full"), and nothing is written.
     fail_writes: AtomicBool,
+    /// The encoding plan stored with each message accepted from now on.
+    plan: Mutex<Option<String>>,
 }
 
 #[derive(Default)]
@@ -507,6 +512,7 @@ impl Outbox {
             counts: Mutex::new(counts),
             writable: AtomicBool::new(true),
             fail_writes: AtomicBool::new(false),
+            plan: Mutex::new(None),
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
@@ -528,7 +534,9 @@ impl Outbox {
     /// Fails with [`OutboxError::Full`] when `max_depth` messages are waiting and with
     /// [`OutboxError::Duplicate`] when a message with the same signature exists.
     pub async fn enqueue(&self, msg: NewMessage) -> Result<MessageId, OutboxError> {
-        self.call(move |ctx| ctx.enqueue(msg)).await
+        let plan = self.shared.plan.lock().ok().and_then(|p| p.clone());
+        self.call(move |ctx| ctx.enqueue(msg, plan.as_deref()))
+            .await
     }
 
     /// Claims the most overdue queued message for `modem`: it becomes `sending`, its
@@ -739,6 +747,15 @@ impl Outbox {
             .send(Msg::Shutdown(reply))
             .map_err(|_| OutboxError::Closed)?;
         answer.await.map_err(|_| OutboxError::Closed)
+    }
+
+    /// Sets the encoding plan (an opaque string the dispatcher writes and reads) stored
+    /// with every message accepted from now on, so its parts are encoded as they were
+    /// counted at acceptance whatever the configuration says later.
+    pub fn set_encoding_plan(&self, plan: Option<String>) {
+        if let Ok(mut current) = self.shared.plan.lock() {
+            *current = plan;
+        }
     }
 
     /// Whether the last transaction committed: false while the store cannot write (a full

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 /// The schema version this code reads and writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `PRAGMA application_id` of an outbox: "SMSB". Tells our file apart from another
 /// program's SQLite database given by mistake.
@@ -58,6 +58,10 @@ CREATE TABLE parts (
 ) WITHOUT ROWID;
 CREATE INDEX parts_by_reference ON parts (modem, mr, sent_at);
 ";
+
+/// Version 2, additive: the encoding plan decided at acceptance (see
+/// `Outbox::set_encoding_plan`); NULL for messages accepted before it existed.
+const SCHEMA_V2: &str = "ALTER TABLE messages ADD COLUMN plan TEXT;";
 
 /// Opens (creating if needed) the database at `path` with the outbox's settings and
 /// brings the schema to [`SCHEMA_VERSION`]. Errors are plain strings for `OutboxError::Open`.
@@ -137,6 +141,7 @@ fn migrate(conn: &Connection) -> Result<(), String> {
             let sql = format!(
                 "BEGIN IMMEDIATE;
                  {SCHEMA_V1}
+                 {SCHEMA_V2}
                  PRAGMA application_id = {APPLICATION_ID};
                  PRAGMA user_version = {SCHEMA_VERSION};
                  COMMIT;"
@@ -144,6 +149,18 @@ fn migrate(conn: &Connection) -> Result<(), String> {
             conn.execute_batch(&sql).map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");
                 format!("cannot create the schema: {e}")
+            })
+        }
+        1 => {
+            let sql = format!(
+                "BEGIN IMMEDIATE;
+                 {SCHEMA_V2}
+                 PRAGMA user_version = {SCHEMA_VERSION};
+                 COMMIT;"
+            );
+            conn.execute_batch(&sql).map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                format!("cannot migrate the schema to version {SCHEMA_VERSION}: {e}")
             })
         }
         SCHEMA_VERSION => Ok(()),

@@ -29,7 +29,11 @@ struct Row {
 }
 
 impl Ctx<'_> {
-    pub fn enqueue(&mut self, msg: NewMessage) -> Result<MessageId, OutboxError> {
+    pub fn enqueue(
+        &mut self,
+        msg: NewMessage,
+        plan: Option<&str>,
+    ) -> Result<MessageId, OutboxError> {
         if msg.to.is_empty() {
             return Err(OutboxError::Invalid(
                 "the destination number is empty".to_owned(),
@@ -53,8 +57,8 @@ impl Ctx<'_> {
             .conn
             .prepare_cached(
                 "INSERT INTO messages (recipient, body, parts, concat_ref, state, created_at,
-                                   expires_at, next_attempt_at, signature)
-             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?5, ?7)",
+                                   expires_at, next_attempt_at, signature, plan)
+             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?5, ?7, ?8)",
             )?
             .execute(params![
                 msg.to,
@@ -63,7 +67,8 @@ impl Ctx<'_> {
                 msg.concat_ref,
                 msg.created_at_ms,
                 msg.expires_at_ms,
-                msg.signature
+                msg.signature,
+                plan
             ]);
         match inserted {
             Ok(_) => {
@@ -127,7 +132,7 @@ impl Ctx<'_> {
             .conn
             .prepare_cached(
                 "SELECT recipient, body, parts, parts_sent, concat_ref, attempts, created_at,
-                        expires_at, modem
+                        expires_at, modem, plan
                  FROM messages
                  WHERE id = ?1 AND state = 'queued' AND next_attempt_at <= ?2 AND expires_at > ?2",
             )?
@@ -142,11 +147,22 @@ impl Ctx<'_> {
                     row.get::<_, i64>(6)?,
                     row.get::<_, i64>(7)?,
                     row.get::<_, Option<String>>(8)?,
+                    row.get::<_, Option<String>>(9)?,
                 ))
             })
             .optional()?;
-        let Some((to, body, parts, parts_sent, concat_ref, attempts, created, expires, previous)) =
-            claimed
+        let Some((
+            to,
+            body,
+            parts,
+            parts_sent,
+            concat_ref,
+            attempts,
+            created,
+            expires,
+            previous,
+            plan,
+        )) = claimed
         else {
             return Ok(None);
         };
@@ -171,6 +187,7 @@ impl Ctx<'_> {
             created_at_ms: created,
             expires_at_ms: expires,
             previous_modem: previous,
+            plan,
         }))
     }
 
