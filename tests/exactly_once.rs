@@ -65,9 +65,12 @@ async fn a_kill_9_between_parts_resends_no_part() {
     .await;
     // Part 2's AT+CMGS gets no prompt: the service is stuck between parts.
     sim.set_fault(Fault::NoPromptOnCmgs);
-    eventually(WAIT, "part 1 recorded as sent", async || {
+    // Recorded while the send is still under way (not by the retry after part 2's prompt
+    // timeout, which a crash would never reach).
+    eventually(WAIT, "part 1 recorded while the send goes on", async || {
         let status = api_status(&client, admin).await?;
-        (parts_sent(&status) == Some(1)).then_some(())
+        let state = status["recent_messages"][0]["state"].as_str()?;
+        (parts_sent(&status) == Some(1) && state == "sending").then_some(())
     })
     .await;
     assert_eq!(sim.received().len(), 1, "part 2 was not written");
