@@ -138,7 +138,8 @@ fn fill(path: &std::path::Path) {
 
 /// The disk holding the outbox fills while an SMS is at the modem: the outcome is kept and
 /// recorded once space returns (never sent again), new requests get 503 with Retry-After
-/// meanwhile, and `/readyz` says the store cannot write.
+/// meanwhile, `/readyz` says the store cannot write, and a message accepted before the
+/// disk filled is picked up by itself once it writes again.
 #[tokio::test]
 async fn an_outcome_is_recorded_after_the_disk_fills_and_never_resent() {
     let dir = tempfile::tempdir().unwrap();
@@ -159,6 +160,9 @@ async fn an_outcome_is_recorded_after_the_disk_fills_and_never_resent() {
     wait_for_200(&client, &format!("http://{admin}/readyz"), WAIT).await;
     let url = format!("http://{public}/ownid/sms");
     let response = post_signed(&client, &url, &body("+447400123456", "Code 1")).await;
+    assert_eq!(response.status(), 202);
+    // Queued behind the first while the modem is busy: claimed only after the disk fills.
+    let response = post_signed(&client, &url, &body("+447400123458", "Code 3")).await;
     assert_eq!(response.status(), 202);
     eventually(WAIT, "the SMS at the modem", async || {
         (!sim.received().is_empty()).then_some(())
@@ -188,12 +192,13 @@ async fn an_outcome_is_recorded_after_the_disk_fills_and_never_resent() {
     );
 
     std::fs::remove_file(&filler).unwrap();
+    // No new request wakes the dispatcher: it retries the store by itself.
     eventually(
         WAIT,
-        "the outcome recorded once space returned",
+        "both recorded and sent once space returned",
         async || {
             let status = api_status(&client, admin).await?;
-            (queue_count(&status, "sent") == 1 && queue_count(&status, "sending") == 0)
+            (queue_count(&status, "sent") == 2 && queue_count(&status, "sending") == 0)
                 .then_some(())
         },
     )
@@ -204,9 +209,15 @@ async fn an_outcome_is_recorded_after_the_disk_fills_and_never_resent() {
     let _service = ServiceProcess::start(&config);
     wait_for_200(&client, &format!("http://{admin}/readyz"), WAIT).await;
     let status = api_status(&client, admin).await.unwrap();
-    assert_eq!(queue_count(&status, "sent"), 1);
+    assert_eq!(queue_count(&status, "sent"), 2);
     assert_eq!(queue_count(&status, "queued"), 0);
-    assert_eq!(sim.received().len(), 1, "the SMS reached the network once");
+    let mut destinations: Vec<String> = sim.received().into_iter().map(|r| r.destination).collect();
+    destinations.sort();
+    assert_eq!(
+        destinations,
+        ["+447400123456", "+447400123458"],
+        "each SMS reached the network once"
+    );
 }
 
 /// A Turkish text accepted as 3 UCS-2 parts stays 3 parts after the configuration allows
