@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::clock::{Clock, UnixMs};
 use crate::metrics::Metrics;
 use crate::modem::{ModemEvent, ModemHandle, ModemState, Readiness, SendError};
-use crate::outbox::{Claimed, DeliveryState, Outbox, RetryOutcome};
+use crate::outbox::{Claimed, DeliveryState, Outbox, OutboxError, RetryOutcome};
 use crate::sms::{PhoneNumber, SubmitOptions};
 
 pub mod plan;
@@ -79,6 +79,81 @@ struct Outcome {
     message: Claimed,
     result: Result<Vec<u8>, SendError>,
     started: Instant,
+    /// How many of this attempt's parts were recorded as they were confirmed; the
+    /// references in `result` are this attempt's, these included.
+    recorded: usize,
+}
+
+/// How long a partly sent message waits for the modem that sent its first parts before it
+/// is sent whole, under a new reference, on another one: the recipient's phone joins
+/// parts only from one sender number.
+const RESUME_WAIT: Duration = Duration::from_secs(120);
+
+/// A send's outcome as the outbox must record it; kept and retried while the store
+/// cannot write, never dropped.
+#[derive(Debug, Clone)]
+enum Record {
+    Sent(Vec<u8>),
+    Retry { reason: String, sent: Vec<u8> },
+    Failed { reason: String, sent: Vec<u8> },
+    Unknown { reason: String, sent: Vec<u8> },
+}
+
+impl Record {
+    async fn store(
+        &self,
+        outbox: &Outbox,
+        id: crate::outbox::MessageId,
+        clock: &Clock,
+    ) -> Result<(), OutboxError> {
+        let now = clock.now_ms() as i64;
+        match self {
+            Record::Sent(references) => outbox.mark_sent(id, references, now).await,
+            Record::Retry { reason, sent } => {
+                match outbox.mark_retry(id, reason, sent, now).await? {
+                    RetryOutcome::Scheduled { at_ms } => {
+                        tracing::info!(message_id = %id, %reason, retry_in_ms = at_ms - now, "will retry");
+                    }
+                    RetryOutcome::GaveUp => {
+                        tracing::warn!(message_id = %id, %reason, "message failed after its last attempt");
+                    }
+                }
+                Ok(())
+            }
+            Record::Failed { reason, sent } => outbox.mark_failed(id, reason, sent, now).await,
+            Record::Unknown { reason, sent } => outbox.mark_unknown(id, reason, sent, now).await,
+        }
+    }
+}
+
+/// Outcomes not yet recorded, and claims that failed: retried with a backoff that doubles
+/// from `MIN` to `MAX` while the store keeps failing.
+struct StoreRetry {
+    unrecorded: Vec<(crate::outbox::MessageId, Record)>,
+    backoff: Duration,
+    at: Option<Instant>,
+}
+
+impl StoreRetry {
+    const MIN: Duration = Duration::from_millis(250);
+    const MAX: Duration = Duration::from_secs(30);
+
+    fn failed(&mut self, now: Instant) {
+        self.at = Some(now + self.backoff);
+        self.backoff = (self.backoff * 2).min(Self::MAX);
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff = Self::MIN;
+        if self.unrecorded.is_empty() {
+            self.at = None;
+        }
+    }
+
+    /// Whether writing is on hold until the next retry time.
+    fn holding(&self, now: Instant) -> bool {
+        self.at.is_some_and(|at| now < at)
+    }
 }
 
 /// Everything the dispatcher runs on.
@@ -108,6 +183,13 @@ pub async fn run(dispatcher: Dispatcher) {
         clock,
         mut shutdown,
     } = dispatcher;
+    let env = || FinishEnv {
+        outbox: &outbox,
+        metrics: &metrics,
+        config: &config,
+        clock: &clock,
+        readiness: &readiness,
+    };
     let status_changed = Arc::new(Notify::new());
     let mut slots: Vec<ModemSlot> = modems
         .into_iter()
@@ -131,10 +213,19 @@ pub async fn run(dispatcher: Dispatcher) {
     // start, not at every wake-up: a burst of requests must not pay for it.
     let mut expiry_check = true;
 
+    let mut store = StoreRetry {
+        unrecorded: Vec::new(),
+        backoff: StoreRetry::MIN,
+        at: None,
+    };
+    // When the oldest partly sent message waiting for its modem gives up on it.
+    let mut resume_deadline: Option<Instant> = None;
+
     loop {
         if *shutdown.borrow() {
             break;
         }
+        let now = clock.instant();
         readiness.update(
             slots.iter().any(|s| s.status.borrow().state.is_working()),
             clock.now_ms(),
@@ -148,14 +239,36 @@ pub async fn run(dispatcher: Dispatcher) {
                 Err(error) => tracing::error!(%error, "expiring messages failed"),
             }
         }
-        assign(&outbox, &mut slots, &mut sends, &config, &clock).await;
+        if !store.holding(now) {
+            retry_unrecorded(&outbox, &mut store, &readiness, &clock).await;
+        }
+        if !store.holding(now) {
+            resume_deadline = None;
+            match assign(
+                &outbox,
+                &mut slots,
+                &mut sends,
+                &config,
+                &clock,
+                &mut resume_deadline,
+            )
+            .await
+            {
+                Ok(()) => store.succeeded(),
+                Err(error) => {
+                    tracing::error!(%error, "handing out messages failed; retrying with backoff");
+                    store.failed(clock.instant());
+                }
+            }
+        }
 
         let now_ms = clock.now_ms();
         let next_due = outbox.next_due_at(now_ms as i64).await.ok().flatten();
         let sleep_until = {
             let views: Vec<ModemView> = slots.iter().map(ModemSlot::view).collect();
-            plan::next_wake(next_due.map(|at| at.max(0) as u64), &views, now_ms)
-                .map(|at| clock.instant_at(at))
+            let planned = plan::next_wake(next_due.map(|at| at.max(0) as u64), &views, now_ms)
+                .map(|at| clock.instant_at(at));
+            earliest(planned, earliest(store.at, resume_deadline))
         };
         tokio::select! {
             _ = outbox.work_due() => {}
@@ -163,7 +276,7 @@ pub async fn run(dispatcher: Dispatcher) {
             _ = shutdown.changed() => {}
             Some(joined) = sends.join_next(), if !sends.is_empty() => {
                 if let Ok(outcome) = joined {
-                    finish(&outbox, &mut slots, &metrics, &config, &clock, outcome).await;
+                    finish(&env(), &mut slots, outcome, &mut store).await;
                 }
             }
             Some(event) = events.recv() => record_event(&outbox, &clock, event).await,
@@ -174,9 +287,58 @@ pub async fn run(dispatcher: Dispatcher) {
     // `sending` (which a restart would resend).
     while let Some(joined) = sends.join_next().await {
         if let Ok(outcome) = joined {
-            finish(&outbox, &mut slots, &metrics, &config, &clock, outcome).await;
+            finish(&env(), &mut slots, outcome, &mut store).await;
         }
     }
+    // A few more tries for outcomes the store refused; what is still unrecorded then stays
+    // `sending`, and the parts recorded one by one keep the next start from resending them.
+    for _ in 0..5 {
+        if store.unrecorded.is_empty() {
+            break;
+        }
+        tokio::time::sleep(store.backoff).await;
+        store.failed(clock.instant());
+        retry_unrecorded(&outbox, &mut store, &readiness, &clock).await;
+    }
+    for (id, record) in &store.unrecorded {
+        tracing::error!(message_id = %id, ?record, "send outcome still unrecorded at shutdown");
+    }
+}
+
+/// Tries again to record the outcomes the store refused.
+async fn retry_unrecorded(
+    outbox: &Outbox,
+    store: &mut StoreRetry,
+    readiness: &Readiness,
+    clock: &Clock,
+) {
+    if store.unrecorded.is_empty() {
+        return;
+    }
+    let mut left = Vec::new();
+    for (id, record) in std::mem::take(&mut store.unrecorded) {
+        match record.store(outbox, id, clock).await {
+            Ok(()) => tracing::info!(message_id = %id, "send outcome recorded after all"),
+            Err(error) if is_store_failure(&error) => left.push((id, record)),
+            Err(error) => {
+                tracing::error!(message_id = %id, %error, "recording a send outcome failed for good")
+            }
+        }
+    }
+    let failing = !left.is_empty();
+    store.unrecorded = left;
+    readiness.set_outcomes_pending(store.unrecorded.len() as u64);
+    if failing {
+        store.failed(clock.instant());
+    } else {
+        store.succeeded();
+    }
+}
+
+/// Whether an outbox error is the store failing to write (worth retrying), not a request
+/// the outbox refuses whatever the disk does.
+fn is_store_failure(error: &OutboxError) -> bool {
+    matches!(error, OutboxError::Storage(_) | OutboxError::Closed)
 }
 
 /// Gives due messages to available modems: for each message a modem other than the one
@@ -187,37 +349,81 @@ async fn assign(
     sends: &mut JoinSet<Outcome>,
     config: &DispatchConfig,
     clock: &Clock,
-) {
+    resume_deadline: &mut Option<Instant>,
+) -> Result<(), OutboxError> {
     let now = clock.now_ms();
-    let now_ms = now as i64;
+    let now_instant = clock.instant();
+    // Messages skipped in this round (waiting for their modem): asked for past them.
+    let mut skipped = 0usize;
     loop {
         let available = slots.iter().filter(|s| s.view().available(now)).count();
         if available == 0 {
-            return;
+            return Ok(());
         }
-        let due = match outbox.due(now_ms, available).await {
-            Ok(due) if !due.is_empty() => due,
-            Ok(_) => return,
-            Err(error) => {
-                tracing::error!(%error, "reading due messages failed");
-                return;
-            }
-        };
+        let now_ms = now as i64;
+        let due = outbox.due(now_ms, available + skipped).await?;
+        if due.len() <= skipped {
+            return Ok(());
+        }
         let mut assigned_any = false;
-        for pending in due {
-            let views: Vec<ModemView> = slots.iter().map(ModemSlot::view).collect();
-            let Some(index) = plan::choose_modem(&views, pending.last_modem.as_deref(), now) else {
-                return;
-            };
-            drop(views);
-            let slot = &mut slots[index];
-            let message = match outbox.claim(pending.id, &slot.handle.name, now_ms).await {
-                Ok(Some(message)) => message,
-                Ok(None) => continue,
-                Err(error) => {
-                    tracing::error!(message_id = %pending.id, %error, "claiming a message failed");
-                    return;
+        for pending in due.into_iter().skip(skipped) {
+            // A partly sent message goes on on the modem that sent its first parts, under
+            // the same reference; only if that modem stays away is it sent whole elsewhere.
+            let resume_on = pending
+                .last_modem
+                .as_deref()
+                .filter(|_| pending.parts_sent > 0 && pending.parts_sent < pending.parts);
+            let chosen = match resume_on {
+                Some(name) => {
+                    let own = slots.iter().position(|s| s.handle.name == name);
+                    match own {
+                        Some(i) if slots[i].view().available(now) => Some(i),
+                        _ if now_ms - pending.next_attempt_at_ms
+                            < RESUME_WAIT.as_millis() as i64 =>
+                        {
+                            let deadline = now_instant
+                                + Duration::from_millis(
+                                    (pending.next_attempt_at_ms + RESUME_WAIT.as_millis() as i64
+                                        - now_ms)
+                                        .max(0) as u64,
+                                );
+                            *resume_deadline = earliest(*resume_deadline, Some(deadline));
+                            skipped += 1;
+                            continue;
+                        }
+                        _ => {
+                            let concat_ref = rand::random::<u16>();
+                            let why = format!(
+                                "modem {name} gone for over {} s after part {} of {}: \
+                                 sent whole on another modem under reference {concat_ref}",
+                                RESUME_WAIT.as_secs(),
+                                pending.parts_sent,
+                                pending.parts
+                            );
+                            tracing::warn!(message_id = %pending.id, %why, "partly sent message restarted");
+                            outbox.restart_whole(pending.id, concat_ref, &why).await?;
+                            None
+                        }
+                    }
                 }
+                None => None,
+            };
+            let Some(index) = chosen.or_else(|| {
+                // A message restarted whole may go anywhere; otherwise the plan avoids
+                // the modem it last failed on.
+                let views: Vec<ModemView> = slots.iter().map(ModemSlot::view).collect();
+                let avoid = if resume_on.is_some() {
+                    None
+                } else {
+                    pending.last_modem.as_deref()
+                };
+                plan::choose_modem(&views, avoid, now)
+            }) else {
+                return Ok(());
+            };
+            let slot = &mut slots[index];
+            let Some(message) = outbox.claim(pending.id, &slot.handle.name, now_ms).await? else {
+                continue;
             };
             assigned_any = true;
             slot.busy = true;
@@ -226,20 +432,55 @@ async fn assign(
                 status_report: slot.status_reports,
                 ..config.sms.clone()
             };
+            let recorder = outbox.clone();
             let clock = clock.clone();
             sends.spawn(async move {
                 let started = clock.instant();
-                let result = send(&handle, &message, sms, &clock).await;
+                let (result, recorded) = {
+                let (progress, mut confirmed) = mpsc::unbounded_channel();
+                let sending = send(&handle, &message, sms, &clock, progress);
+                tokio::pin!(sending);
+                let mut recorded = 0usize;
+                let record = async |index: usize, mr: u8, recorded: &mut usize| {
+                    // In order only: after a part the store refused, the rest wait for
+                    // the outcome, which records them all.
+                    if index != *recorded {
+                        return;
+                    }
+                    let part = usize::from(message.parts_sent) + index;
+                    match recorder
+                        .mark_part_sent(message.id, part as u8, mr, clock.now_ms() as i64)
+                        .await
+                    {
+                        Ok(()) => *recorded += 1,
+                        Err(error) => {
+                            tracing::error!(message_id = %message.id, part, %error, "recording a sent part failed")
+                        }
+                    }
+                };
+                let result = loop {
+                    tokio::select! {
+                        biased;
+                        Some((index, mr)) = confirmed.recv() => record(index, mr, &mut recorded).await,
+                        result = &mut sending => break result,
+                    }
+                };
+                while let Ok((index, mr)) = confirmed.try_recv() {
+                    record(index, mr, &mut recorded).await;
+                }
+                (result, recorded)
+                };
                 Outcome {
                     slot: index,
                     message,
                     result,
                     started,
+                    recorded,
                 }
             });
         }
         if !assigned_any {
-            return;
+            return Ok(());
         }
     }
 }
@@ -251,6 +492,7 @@ async fn send(
     message: &Claimed,
     mut sms: SubmitOptions,
     clock: &Clock,
+    progress: mpsc::UnboundedSender<(usize, u8)>,
 ) -> Result<Vec<u8>, SendError> {
     if message.parts_sent >= message.parts {
         // Every part went out before a crash cut the bookkeeping short.
@@ -273,28 +515,116 @@ async fn send(
     };
     let to =
         PhoneNumber::parse(&message.to).map_err(|e| permanent(format!("stored number: {e}")))?;
+    apply_plan(message, &mut sms).map_err(permanent)?;
     let parts = crate::sms::encode_submit(&to, &message.text, message.concat_ref, &sms)
         .map_err(|e| permanent(format!("encoding: {e}")))?;
+    if parts.len() != usize::from(message.parts) {
+        // Sending another split than the one counted (and partly sent) would give the
+        // recipient parts that cannot be joined.
+        return Err(permanent(format!(
+            "the stored plan encodes {} parts, {} were accepted",
+            parts.len(),
+            message.parts
+        )));
+    }
     let remaining: Vec<_> = parts
         .into_iter()
         .skip(usize::from(message.parts_sent))
         .collect();
-    modem.send(remaining).await
+    modem.send_tracked(remaining, Some(progress)).await
+}
+
+/// The encoding plan of messages accepted under `sms`: what decides how a text is split
+/// (the national language tables and the reference width), stored with each message so
+/// later configuration changes apply to new messages only.
+pub fn plan_of(sms: &SubmitOptions) -> String {
+    let languages: Vec<String> = sms
+        .national_languages
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    format!(
+        "v1;languages={};concat16={}",
+        languages.join(","),
+        u8::from(sms.concat_16bit)
+    )
+}
+
+/// Sets `sms` to the plan stored with `message`. A message accepted before plans were
+/// stored gets the first of today's and the defaults' options that gives its stored
+/// part count.
+fn apply_plan(message: &Claimed, sms: &mut SubmitOptions) -> Result<(), String> {
+    let Some(plan) = &message.plan else {
+        let candidates = [
+            (sms.national_languages.clone(), sms.concat_16bit),
+            (Vec::new(), false),
+            (Vec::new(), true),
+            (sms.national_languages.clone(), !sms.concat_16bit),
+        ];
+        for (languages, concat_16bit) in candidates {
+            let trial = SubmitOptions {
+                national_languages: languages,
+                concat_16bit,
+                ..sms.clone()
+            };
+            if crate::sms::count_parts(&message.text, &trial) == usize::from(message.parts) {
+                *sms = trial;
+                return Ok(());
+            }
+        }
+        return Ok(());
+    };
+    let mut fields = plan.split(';');
+    if fields.next() != Some("v1") {
+        return Err(format!("unknown stored plan {plan:?}"));
+    }
+    for field in fields {
+        match field.split_once('=') {
+            Some(("languages", list)) => {
+                sms.national_languages = list
+                    .split(',')
+                    .filter(|name| !name.is_empty())
+                    .map(|name| {
+                        name.parse()
+                            .map_err(|_| format!("stored plan: unknown language {name:?}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            Some(("concat16", flag)) => sms.concat_16bit = flag == "1",
+            _ => return Err(format!("stored plan: unknown field {field:?}")),
+        }
+    }
+    Ok(())
+}
+
+/// What recording an outcome reads: the store, the figures and the settings.
+struct FinishEnv<'a> {
+    outbox: &'a Outbox,
+    metrics: &'a Metrics,
+    config: &'a DispatchConfig,
+    clock: &'a Clock,
+    readiness: &'a Readiness,
 }
 
 async fn finish(
-    outbox: &Outbox,
+    env: &FinishEnv<'_>,
     slots: &mut [ModemSlot],
-    metrics: &Metrics,
-    config: &DispatchConfig,
-    clock: &Clock,
     outcome: Outcome,
+    store: &mut StoreRetry,
 ) {
+    let FinishEnv {
+        outbox,
+        metrics,
+        config,
+        clock,
+        readiness,
+    } = *env;
     let Outcome {
         slot: index,
         message,
         result,
         started,
+        recorded,
     } = outcome;
     let slot = &mut slots[index];
     slot.busy = false;
@@ -302,7 +632,9 @@ async fn finish(
     let id = message.id;
     let now = clock.now_ms() as i64;
     let elapsed_ms = clock.instant().duration_since(started).as_millis() as u64;
-    let stored = match result {
+    // The parts recorded one by one are in the outbox already; the outcome records the rest.
+    let rest = |refs: Vec<u8>| refs.get(recorded..).map(<[u8]>::to_vec).unwrap_or_default();
+    let record = match result {
         Ok(references) => {
             note_outcome(slot, SendOutcome::Sent, config, clock);
             metrics.send(&modem, "sent");
@@ -310,46 +642,61 @@ async fn finish(
                 (now - message.created_at_ms).max(0) as u64
             ));
             tracing::info!(message_id = %id, modem = %modem, parts = references.len(), elapsed_ms, "message sent");
-            outbox.mark_sent(id, &references, now).await
+            Record::Sent(rest(references))
         }
         Err(SendError::Permanent { reason, sent }) => {
             metrics.send(&modem, "permanent");
             tracing::warn!(message_id = %id, modem = %modem, %reason, "message failed permanently");
-            outbox.mark_failed(id, &reason, &sent, now).await
+            Record::Failed {
+                reason,
+                sent: rest(sent),
+            }
         }
         Err(SendError::Unknown { reason, sent }) => {
             metrics.send(&modem, "unknown");
             note_outcome(slot, SendOutcome::Failed, config, clock);
             tracing::warn!(message_id = %id, modem = %modem, %reason, "send outcome unknown; not retried");
-            outbox.mark_unknown(id, &reason, &sent, now).await
+            Record::Unknown {
+                reason,
+                sent: rest(sent),
+            }
         }
         // The modem's (or its SIM's) fault, not the message's: retried like a temporary
         // failure, and, since the message remembers the modem it last failed on, on
-        // another ready modem first; the worker has marked its modem failing.
+        // another ready modem first (unless parts went out: they pin the modem); the
+        // worker has marked its modem failing.
         Err(SendError::ModemFault { reason, fix, sent }) => {
             metrics.send(&modem, "modem_fault");
             note_outcome(slot, SendOutcome::Failed, config, clock);
-            tracing::warn!(message_id = %id, modem = %modem, %reason, %fix, "the modem's fault; retrying the message on another modem");
-            outbox.mark_retry(id, &reason, &sent, now).await.map(|_| ())
+            tracing::warn!(message_id = %id, modem = %modem, %reason, %fix, "the modem's fault; retrying the message");
+            Record::Retry {
+                reason,
+                sent: rest(sent),
+            }
         }
         Err(SendError::Temporary { reason, sent }) => {
             metrics.send(&modem, "temporary");
             note_outcome(slot, SendOutcome::Failed, config, clock);
-            match outbox.mark_retry(id, &reason, &sent, now).await {
-                Ok(RetryOutcome::Scheduled { at_ms }) => {
-                    tracing::info!(message_id = %id, modem = %modem, %reason, retry_in_ms = at_ms - now, "temporary failure; will retry");
-                    Ok(())
-                }
-                Ok(RetryOutcome::GaveUp) => {
-                    tracing::warn!(message_id = %id, modem = %modem, %reason, "message failed after its last attempt");
-                    Ok(())
-                }
-                Err(error) => Err(error),
+            tracing::info!(message_id = %id, modem = %modem, %reason, "temporary failure");
+            Record::Retry {
+                reason,
+                sent: rest(sent),
             }
         }
     };
-    if let Err(error) = stored {
-        tracing::error!(message_id = %id, %error, "recording a send outcome failed");
+    match record.store(outbox, id, clock).await {
+        Ok(()) => {}
+        Err(error) if is_store_failure(&error) => {
+            // Kept, and retried until the store takes it; the message stays `sending`
+            // meanwhile, so nothing hands it out again.
+            tracing::error!(message_id = %id, %error, "recording a send outcome failed; kept and retried");
+            store.unrecorded.push((id, record));
+            readiness.set_outcomes_pending(store.unrecorded.len() as u64);
+            store.failed(clock.instant());
+        }
+        Err(error) => {
+            tracing::error!(message_id = %id, %error, "recording a send outcome failed");
+        }
     }
 }
 
@@ -417,5 +764,49 @@ async fn sleep_opt(until: Option<Instant>) {
     match until {
         Some(until) => tokio::time::sleep_until(until).await,
         None => std::future::pending().await,
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_reads_back_as_written() {
+        use crate::sms::NationalLanguage;
+        let accepted = SubmitOptions {
+            national_languages: vec![NationalLanguage::Turkish],
+            concat_16bit: true,
+            ..SubmitOptions::default()
+        };
+        let message = Claimed {
+            id: crate::outbox::MessageId(1),
+            to: "+447400123456".into(),
+            text: "x".into(),
+            parts: 1,
+            parts_sent: 0,
+            concat_ref: 7,
+            attempt: 1,
+            created_at_ms: 0,
+            expires_at_ms: 1,
+            previous_modem: None,
+            plan: Some(plan_of(&accepted)),
+        };
+        let mut today = SubmitOptions::default();
+        apply_plan(&message, &mut today).unwrap();
+        assert_eq!(today.national_languages, accepted.national_languages);
+        assert!(today.concat_16bit);
+        let garbled = Claimed {
+            plan: Some("v9;x".into()),
+            ..message
+        };
+        assert!(apply_plan(&garbled, &mut today).is_err());
     }
 }

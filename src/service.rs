@@ -163,13 +163,17 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
             .await
             .map_err(|e| StartError::Outbox(OutboxError::Storage(e.to_string())))??
     };
+    // Messages accepted from now on are encoded as counted now, whatever a later
+    // configuration says (issue 9 item 2).
+    outbox.set_encoding_plan(Some(crate::dispatch::plan_of(&sms)));
     let recovered = outbox.recover(clock.now_ms() as i64).await?;
     for warning in crate::statedir::permission_warnings(&config.state_dir, &config.outbox_path()) {
         tracing::warn!("{warning}");
     }
-    if recovered.requeued > 0 || recovered.queued > 0 {
+    if recovered.requeued > 0 || recovered.queued > 0 || recovered.completed > 0 {
         tracing::warn!(
             requeued = recovered.requeued,
+            completed = recovered.completed,
             queued = recovered.queued,
             "resuming messages accepted before the last stop"
         );
@@ -350,7 +354,11 @@ impl Service {
         )
         .await
         .is_ok_and(|r| r.is_ok());
-        outbox_answers && !self.dispatcher.is_finished()
+        // An outcome the store refused is held until it is recorded: not healthy meanwhile.
+        outbox_answers
+            && !self.dispatcher.is_finished()
+            && self.app.readiness.outcomes_pending() == 0
+            && self.app.outbox.writable()
     }
 }
 

@@ -748,6 +748,10 @@ fn nothing_acknowledged_is_lost_to_kill_9() {
                     (claimed.parts, claimed.parts_sent, claimed.attempt),
                     (2, 1, 2)
                 );
+                // What the dispatcher resumes with: part 2 only, under the same
+                // reference, and the modem that sent part 1 (it stays on that modem).
+                assert_eq!(claimed.concat_ref, 0x1234);
+                assert_eq!(claimed.previous_modem.as_deref(), Some("m0"));
             }
             texts.push(claimed.text);
         }
@@ -1173,4 +1177,95 @@ async fn commits_that_make_work_due_announce_it() {
     let clone = outbox.clone();
     outbox.enqueue(message(DE, "c", 1, None)).await.unwrap();
     assert!(announced(&clone).await);
+}
+
+/// At start, a message left `sending` whose every part was recorded (the crash came after
+/// the last part's reference, before the outcome) is final, not resent.
+#[tokio::test]
+async fn recover_finalises_a_message_whose_parts_are_all_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let outbox = open(&db);
+    let complete = outbox
+        .enqueue(message(US, "two parts", 2, None))
+        .await
+        .unwrap();
+    let partial = outbox
+        .enqueue(message(UK, "two parts", 2, None))
+        .await
+        .unwrap();
+    outbox.claim(complete, "m0", T0).await.unwrap().unwrap();
+    outbox.claim(partial, "m0", T0).await.unwrap().unwrap();
+    outbox.mark_part_sent(complete, 0, 1, T0 + 1).await.unwrap();
+    outbox.mark_part_sent(complete, 1, 2, T0 + 2).await.unwrap();
+    outbox.mark_part_sent(partial, 0, 3, T0 + 3).await.unwrap();
+    drop(outbox);
+
+    let outbox = open(&db);
+    let recovered = outbox.recover(T0 + 10).await.unwrap();
+    assert_eq!((recovered.completed, recovered.requeued), (1, 1));
+    let summary = outbox.message(complete).await.unwrap().unwrap();
+    assert_eq!(summary.state, MessageState::Sent);
+    assert_eq!(summary.parts_sent, 2);
+    let due = outbox.due(T0 + 10, 10).await.unwrap();
+    assert_eq!(due.iter().map(|p| p.id).collect::<Vec<_>>(), [partial]);
+}
+
+/// A partly sent message restarted whole (its modem gone) forgets its parts, takes the new
+/// reference, says why, and is then sent from part 1.
+#[tokio::test]
+async fn restart_whole_sends_every_part_under_a_new_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open(&db_path(&dir));
+    let id = outbox
+        .enqueue(message(US, "three parts", 3, None))
+        .await
+        .unwrap();
+    outbox.claim(id, "m0", T0).await.unwrap().unwrap();
+    outbox.mark_part_sent(id, 0, 9, T0 + 1).await.unwrap();
+    assert!(
+        !outbox.restart_whole(id, 0x4321, "m0 gone").await.unwrap(),
+        "a message being sent is not restarted"
+    );
+    outbox.mark_retry(id, "m0 gone", &[], T0 + 2).await.unwrap();
+    assert!(outbox.restart_whole(id, 0x4321, "m0 gone").await.unwrap());
+    let claimed = outbox
+        .claim_next("m1", T0 + 600_000 - 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((claimed.parts_sent, claimed.concat_ref), (0, 0x4321));
+    outbox
+        .mark_sent(id, &[1, 2, 3], T0 + 600_000)
+        .await
+        .unwrap();
+    let summary = outbox.message(id).await.unwrap().unwrap();
+    assert_eq!(summary.state, MessageState::Sent);
+    assert_eq!(summary.last_error.as_deref(), Some("m0 gone"));
+}
+
+/// A version-1 database (before plans were stored) is migrated in place: its queued
+/// message is kept, with no plan, and new messages get the plan set.
+#[tokio::test]
+async fn a_version_1_outbox_is_migrated_and_keeps_its_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let outbox = open(&db);
+    let old = outbox.enqueue(message(US, "old", 1, None)).await.unwrap();
+    outbox.shutdown().await.unwrap();
+    drop(outbox);
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE messages DROP COLUMN plan; DROP TABLE dedup; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let outbox = open(&db);
+    outbox.set_encoding_plan(Some("v1;languages=turkish;concat16=0".into()));
+    let new = outbox.enqueue(message(UK, "new", 1, None)).await.unwrap();
+    let old = outbox.claim(old, "m0", T0).await.unwrap().unwrap();
+    assert_eq!(old.plan, None);
+    let new = outbox.claim(new, "m0", T0).await.unwrap().unwrap();
+    assert_eq!(new.plan.as_deref(), Some("v1;languages=turkish;concat16=0"));
 }

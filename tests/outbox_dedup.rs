@@ -99,10 +99,12 @@ async fn a_version_1_database_is_migrated_with_its_messages() {
     let outbox = open(&path);
     outbox.enqueue(message(T0)).await.unwrap();
     outbox.shutdown().await.unwrap();
-    // Make it what version 1 wrote: no dedup table, user_version 1.
+    // Make it what version 1 wrote: no dedup table, no plan column, user_version 1.
     rusqlite::Connection::open(&path)
         .unwrap()
-        .execute_batch("DROP TABLE dedup; PRAGMA user_version = 1;")
+        .execute_batch(
+            "DROP TABLE dedup; ALTER TABLE messages DROP COLUMN plan; PRAGMA user_version = 1;",
+        )
         .unwrap();
     let outbox = open(&path);
     assert_eq!(outbox.counts().queued, 1);
@@ -120,5 +122,37 @@ async fn a_version_1_database_is_migrated_with_its_messages() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
+}
+
+/// A version-2 database (dedup, no stored plans) gains the plan column and keeps its keys.
+#[tokio::test]
+async fn a_version_2_database_is_migrated_with_its_dedup_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.db");
+    let outbox = open(&path);
+    let first = outbox
+        .enqueue_dedup(message(T0), [7; 32], T0 + 30_000)
+        .await
+        .unwrap();
+    assert!(!first.duplicate);
+    outbox.shutdown().await.unwrap();
+    drop(outbox);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("ALTER TABLE messages DROP COLUMN plan; PRAGMA user_version = 2;")
+        .unwrap();
+    let outbox = open(&path);
+    let again = outbox
+        .enqueue_dedup(message(T0 + 1), [7; 32], T0 + 30_000)
+        .await
+        .unwrap();
+    assert!(again.duplicate, "the key survived the migration");
+    assert_eq!(again.id, first.id);
+    outbox.shutdown().await.unwrap();
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
 }

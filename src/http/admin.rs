@@ -24,7 +24,19 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
-    if app.readiness.any_ready() {
+    if !app.outbox.writable() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the outbox cannot write (disk full or failing)\n",
+        )
+            .into_response()
+    } else if app.readiness.outcomes_pending() > 0 {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "send outcomes wait to be recorded\n",
+        )
+            .into_response()
+    } else if app.readiness.any_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "no modem is ready\n").into_response()

@@ -209,6 +209,14 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Result<Submitted, ApiError>
                 OutboxError::Full { .. } => ApiError::Unavailable(
                     "the outbox is full; the message was not accepted".to_owned(),
                 ),
+                // A full or failing disk passes: retry later, like any 503.
+                OutboxError::Storage(error) => {
+                    tracing::error!(%error, "storing a message failed");
+                    ApiError::Unavailable(
+                        "the message store cannot write now; the message was not accepted"
+                            .to_owned(),
+                    )
+                }
                 other => {
                     tracing::error!(error = %other, "storing a message failed");
                     ApiError::Internal

@@ -183,7 +183,7 @@ pub async fn send_message(
             smsc_configured: config.smsc_configured,
         };
         let result = match session.init(&options).await {
-            Ok(_) => session.send(parts).await.map_err(ModemError::from),
+            Ok(_) => session.send(parts, None).await.map_err(ModemError::from),
             Err(error) => Err(error.into()),
         };
         session.close().await;
@@ -445,7 +445,7 @@ impl Worker {
             return None;
         }
         self.publish(|s| s.state = ModemState::Sending);
-        let result = session.send(&job.parts).await;
+        let result = session.send(&job.parts, job.progress.as_ref()).await;
         let outcome = match &result {
             Ok(references) => format!("sent, references {references:?}"),
             Err(error) => error.to_string(),

@@ -254,6 +254,9 @@ pub enum ModemEvent {
 pub struct SendJob {
     pub parts: Vec<crate::sms::SubmitPdu>,
     pub reply: tokio::sync::oneshot::Sender<Result<Vec<u8>, SendError>>,
+    /// Told `(index in parts, message reference)` as each part is confirmed, so the caller
+    /// can record it before the next part goes out (see `ModemHandle::send_tracked`).
+    pub progress: Option<mpsc::UnboundedSender<(usize, u8)>>,
 }
 
 /// The rest of the program's view of one modem worker.
@@ -268,6 +271,17 @@ impl ModemHandle {
     /// Sends the parts of one message in order and returns each part's message reference.
     /// Fails with `Temporary` at once when the modem is not ready.
     pub async fn send(&self, parts: Vec<crate::sms::SubmitPdu>) -> Result<Vec<u8>, SendError> {
+        self.send_tracked(parts, None).await
+    }
+
+    /// Like [`send`](Self::send), and also tells `progress` each part's index and message
+    /// reference as soon as the modem confirms it, so a crash mid-message loses no record
+    /// of the parts the network already has.
+    pub async fn send_tracked(
+        &self,
+        parts: Vec<crate::sms::SubmitPdu>,
+        progress: Option<mpsc::UnboundedSender<(usize, u8)>>,
+    ) -> Result<Vec<u8>, SendError> {
         {
             // A request behind a send in progress waits its turn; in any other state the
             // modem cannot take it now, and the caller should not wait to hear so. The
@@ -283,7 +297,11 @@ impl ModemHandle {
             sent: Vec::new(),
         };
         self.jobs
-            .send(SendJob { parts, reply })
+            .send(SendJob {
+                parts,
+                reply,
+                progress,
+            })
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?

@@ -14,6 +14,8 @@ pub struct Readiness {
     ready_now: AtomicBool,
     /// When a modem was last seen ready (or the service started).
     last_ready_ms: AtomicU64,
+    /// Send outcomes the dispatcher holds because the store could not record them yet.
+    outcomes_pending: AtomicU64,
 }
 
 impl Readiness {
@@ -22,7 +24,19 @@ impl Readiness {
             grace_ms: grace.as_millis() as u64,
             ready_now: AtomicBool::new(false),
             last_ready_ms: AtomicU64::new(started_ms),
+            outcomes_pending: AtomicU64::new(0),
         }
+    }
+
+    /// How many send outcomes wait to be recorded (the store failed to write them).
+    /// While any do, the service is not healthy.
+    pub fn outcomes_pending(&self) -> u64 {
+        self.outcomes_pending.load(Ordering::Relaxed)
+    }
+
+    /// Set by the dispatcher as it keeps or records outcomes the store refused.
+    pub fn set_outcomes_pending(&self, count: u64) {
+        self.outcomes_pending.store(count, Ordering::Relaxed);
     }
 
     pub fn accepting(&self, now_ms: u64) -> bool {

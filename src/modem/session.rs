@@ -266,8 +266,13 @@ impl Session {
 
     /// Sends the parts of one message in order with the engine's two-step `AT+CMGS`, and
     /// returns their message references. Stops at the first failure, which carries the
-    /// references of the parts sent before it.
-    pub(crate) async fn send(&mut self, parts: &[SubmitPdu]) -> Result<Vec<u8>, SendError> {
+    /// references of the parts sent before it. `progress`, if given, hears of each part as
+    /// it is confirmed.
+    pub(crate) async fn send(
+        &mut self,
+        parts: &[SubmitPdu],
+        progress: Option<&tokio::sync::mpsc::UnboundedSender<(usize, u8)>>,
+    ) -> Result<Vec<u8>, SendError> {
         let mut sent = Vec::with_capacity(parts.len());
         for (index, part) in parts.iter().enumerate() {
             let answer = self
@@ -284,6 +289,9 @@ impl Session {
                     self.silent = 0;
                     debug!(part = index + 1, of = parts.len(), reference, "part sent");
                     sent.push(reference);
+                    if let Some(progress) = progress {
+                        let _ = progress.send((index, reference));
+                    }
                 }
                 Err(error) => {
                     self.note(&error);

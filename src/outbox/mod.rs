@@ -45,7 +45,7 @@ mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -191,6 +191,9 @@ pub struct Claimed {
     pub expires_at_ms: i64,
     /// The modem of the previous attempt, if any.
     pub previous_modem: Option<String>,
+    /// The encoding plan stored at acceptance (`None` for messages accepted before plans
+    /// were stored): encode with it, not with today's configuration.
+    pub plan: Option<String>,
 }
 
 impl Claimed {
@@ -386,6 +389,8 @@ impl QueueCounts {
 pub struct Recovered {
     /// Messages that were `sending` when the previous run stopped, now `queued` again.
     pub requeued: u64,
+    /// Messages found `sending` with every part recorded, now `sent` (not resent).
+    pub completed: u64,
     /// All `queued` messages now, those included.
     pub queued: u64,
 }
@@ -488,6 +493,14 @@ struct Shared {
     /// Rung after a commit that made work due; a ring with no one waiting is kept for the
     /// next wait, so none is lost.
     due_work: Notify,
+    /// False from a failed transaction until the next commit succeeds: the disk is full or
+    /// failing, and `/readyz` says so.
+    writable: AtomicBool,
+    /// The fault substitute for tests: while set, every transaction fails as `SQLITE_FULL`
+    /// would ("database or disk is full"), and nothing is written.
+    fail_writes: AtomicBool,
+    /// The encoding plan stored with each message accepted from now on.
+    plan: Mutex<Option<String>>,
 }
 
 #[derive(Default)]
@@ -516,6 +529,9 @@ impl Outbox {
             stats: Stats::default(),
             counts: Mutex::new(counts),
             due_work: Notify::new(),
+            writable: AtomicBool::new(true),
+            fail_writes: AtomicBool::new(false),
+            plan: Mutex::new(None),
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
@@ -537,7 +553,10 @@ impl Outbox {
     /// Fails with [`OutboxError::Full`] when `max_depth` messages are waiting and with
     /// [`OutboxError::Duplicate`] when a message with the same signature exists.
     pub async fn enqueue(&self, msg: NewMessage) -> Result<MessageId, OutboxError> {
-        let id = self.call(move |ctx| ctx.enqueue(msg)).await?;
+        let plan = self.shared.plan.lock().ok().and_then(|p| p.clone());
+        let id = self
+            .call(move |ctx| ctx.enqueue(msg, plan.as_deref()))
+            .await?;
         self.announce_due_work();
         Ok(id)
     }
@@ -562,8 +581,9 @@ impl Outbox {
         key: [u8; 32],
         until_ms: i64,
     ) -> Result<Enqueued, OutboxError> {
+        let plan = self.shared.plan.lock().ok().and_then(|p| p.clone());
         let enqueued = self
-            .call(move |ctx| ctx.enqueue_dedup(msg, &key, until_ms))
+            .call(move |ctx| ctx.enqueue_dedup(msg, plan.as_deref(), &key, until_ms))
             .await?;
         // A duplicate made nothing due; a new message did, as with `enqueue`.
         if !enqueued.duplicate {
@@ -625,6 +645,22 @@ impl Outbox {
         now_ms: i64,
     ) -> Result<(), OutboxError> {
         self.call(move |ctx| ctx.mark_part_sent(id, part_index, mr, now_ms))
+            .await
+    }
+
+    /// Starts a queued, partly sent message over under the new concatenation reference
+    /// `concat_ref`: its recorded parts are forgotten, so the next attempt sends every
+    /// part, on any modem. For when the modem that sent the first parts is gone: a phone
+    /// cannot join parts that came from two sender numbers. `why` is kept as the message's
+    /// last error, so the status page says so. `false` if the message is not queued.
+    pub async fn restart_whole(
+        &self,
+        id: MessageId,
+        concat_ref: u16,
+        why: &str,
+    ) -> Result<bool, OutboxError> {
+        let why = why.to_owned();
+        self.call(move |ctx| ctx.restart_whole(id, concat_ref, &why))
             .await
     }
 
@@ -784,6 +820,29 @@ impl Outbox {
             .send(Msg::Shutdown(reply))
             .map_err(|_| OutboxError::Closed)?;
         answer.await.map_err(|_| OutboxError::Closed)
+    }
+
+    /// Sets the encoding plan (an opaque string the dispatcher writes and reads) stored
+    /// with every message accepted from now on, so its parts are encoded as they were
+    /// counted at acceptance whatever the configuration says later.
+    pub fn set_encoding_plan(&self, plan: Option<String>) {
+        if let Ok(mut current) = self.shared.plan.lock() {
+            *current = plan;
+        }
+    }
+
+    /// Whether the last transaction committed: false while the store cannot write (a full
+    /// or failing disk), true again after the next successful commit.
+    pub fn writable(&self) -> bool {
+        self.shared.writable.load(Ordering::Relaxed)
+    }
+
+    /// Makes every transaction fail, as a full disk does (`SQLITE_FULL`), until called
+    /// with `false`. For tests of the full-disk path where mounting a small file system
+    /// is not possible; nothing else calls it.
+    #[doc(hidden)]
+    pub fn inject_write_failure(&self, fail: bool) {
+        self.shared.fail_writes.store(fail, Ordering::Relaxed);
     }
 
     /// The writer's counters so far.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 /// The schema version this code reads and writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// `PRAGMA application_id` of an outbox: "SMSB". Tells our file apart from another
 /// program's SQLite database given by mistake.
@@ -70,6 +70,9 @@ CREATE TABLE dedup (
 ) WITHOUT ROWID;
 CREATE INDEX dedup_expiry ON dedup (expires_at);
 ";
+/// Version 3, additive: the encoding plan decided at acceptance (see
+/// `Outbox::set_encoding_plan`); NULL for messages accepted before it existed.
+const SCHEMA_V3: &str = "ALTER TABLE messages ADD COLUMN plan TEXT;";
 
 /// Opens (creating if needed) the database at `path` with the outbox's settings and
 /// brings the schema to [`SCHEMA_VERSION`]. Errors are plain strings for `OutboxError::Open`.
@@ -150,6 +153,7 @@ fn migrate(conn: &Connection) -> Result<(), String> {
                 "BEGIN IMMEDIATE;
                  {SCHEMA_V1}
                  {SCHEMA_V2}
+                 {SCHEMA_V3}
                  PRAGMA application_id = {APPLICATION_ID};
                  PRAGMA user_version = {SCHEMA_VERSION};
                  COMMIT;"
@@ -159,10 +163,16 @@ fn migrate(conn: &Connection) -> Result<(), String> {
                 format!("cannot create the schema: {e}")
             })
         }
-        1 => {
+        1 | 2 => {
+            // Each step is additive; a database takes the ones it lacks, in one transaction.
+            let steps = if version == 1 {
+                format!("{SCHEMA_V2}\n{SCHEMA_V3}")
+            } else {
+                SCHEMA_V3.to_owned()
+            };
             let sql = format!(
                 "BEGIN IMMEDIATE;
-                 {SCHEMA_V2}
+                 {steps}
                  PRAGMA user_version = {SCHEMA_VERSION};
                  COMMIT;"
             );

@@ -29,7 +29,11 @@ struct Row {
 }
 
 impl Ctx<'_> {
-    pub fn enqueue(&mut self, msg: NewMessage) -> Result<MessageId, OutboxError> {
+    pub fn enqueue(
+        &mut self,
+        msg: NewMessage,
+        plan: Option<&str>,
+    ) -> Result<MessageId, OutboxError> {
         if msg.to.is_empty() {
             return Err(OutboxError::Invalid(
                 "the destination number is empty".to_owned(),
@@ -53,8 +57,8 @@ impl Ctx<'_> {
             .conn
             .prepare_cached(
                 "INSERT INTO messages (recipient, body, parts, concat_ref, state, created_at,
-                                   expires_at, next_attempt_at, signature)
-             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?5, ?7)",
+                                   expires_at, next_attempt_at, signature, plan)
+             VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?5, ?7, ?8)",
             )?
             .execute(params![
                 msg.to,
@@ -63,7 +67,8 @@ impl Ctx<'_> {
                 msg.concat_ref,
                 msg.created_at_ms,
                 msg.expires_at_ms,
-                msg.signature
+                msg.signature,
+                plan
             ]);
         match inserted {
             Ok(_) => {
@@ -98,6 +103,7 @@ impl Ctx<'_> {
     pub fn enqueue_dedup(
         &mut self,
         msg: NewMessage,
+        plan: Option<&str>,
         key: &[u8],
         until_ms: i64,
     ) -> Result<super::Enqueued, OutboxError> {
@@ -116,7 +122,7 @@ impl Ctx<'_> {
                 duplicate: true,
             });
         }
-        let id = self.enqueue(msg)?;
+        let id = self.enqueue(msg, plan)?;
         self.conn
             .prepare_cached("INSERT INTO dedup (key, message_id, expires_at) VALUES (?1, ?2, ?3)")?
             .execute(params![key, id.0, until_ms])?;
@@ -174,7 +180,7 @@ impl Ctx<'_> {
             .conn
             .prepare_cached(
                 "SELECT recipient, body, parts, parts_sent, concat_ref, attempts, created_at,
-                        expires_at, modem
+                        expires_at, modem, plan
                  FROM messages
                  WHERE id = ?1 AND state = 'queued' AND next_attempt_at <= ?2 AND expires_at > ?2",
             )?
@@ -189,11 +195,22 @@ impl Ctx<'_> {
                     row.get::<_, i64>(6)?,
                     row.get::<_, i64>(7)?,
                     row.get::<_, Option<String>>(8)?,
+                    row.get::<_, Option<String>>(9)?,
                 ))
             })
             .optional()?;
-        let Some((to, body, parts, parts_sent, concat_ref, attempts, created, expires, previous)) =
-            claimed
+        let Some((
+            to,
+            body,
+            parts,
+            parts_sent,
+            concat_ref,
+            attempts,
+            created,
+            expires,
+            previous,
+            plan,
+        )) = claimed
         else {
             return Ok(None);
         };
@@ -218,6 +235,7 @@ impl Ctx<'_> {
             created_at_ms: created,
             expires_at_ms: expires,
             previous_modem: previous,
+            plan,
         }))
     }
 
@@ -230,6 +248,28 @@ impl Ctx<'_> {
     ) -> Result<(), OutboxError> {
         let row = self.sending_row(id)?;
         self.record_part(id, &row, part_index, mr, now_ms)
+    }
+
+    pub fn restart_whole(
+        &mut self,
+        id: MessageId,
+        concat_ref: u16,
+        why: &str,
+    ) -> Result<bool, OutboxError> {
+        let row = self.row(id)?;
+        if row.state != MessageState::Queued {
+            return Ok(false);
+        }
+        self.conn
+            .prepare_cached("DELETE FROM parts WHERE message_id = ?1")?
+            .execute([id.0])?;
+        self.conn
+            .prepare_cached(
+                "UPDATE messages SET parts_sent = 0, concat_ref = ?2, last_error = ?3, modem = NULL
+                 WHERE id = ?1",
+            )?
+            .execute(params![id.0, concat_ref, why])?;
+        Ok(true)
     }
 
     pub fn mark_sent(&mut self, id: MessageId, mrs: &[u8], now_ms: i64) -> Result<(), OutboxError> {
@@ -360,6 +400,29 @@ impl Ctx<'_> {
     }
 
     pub fn recover(&mut self, now_ms: i64) -> Result<Recovered, OutboxError> {
+        // Every part recorded: the network has the whole message; only the final
+        // bookkeeping was cut short. Final, not resent.
+        let complete: Vec<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM messages WHERE state = 'sending' AND parts_sent >= parts",
+            )?
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        for &id in &complete {
+            self.conn
+                .prepare_cached(
+                    "UPDATE messages SET sent_at = coalesce(sent_at, ?2) WHERE id = ?1",
+                )?
+                .execute(params![id, now_ms])?;
+            self.finish(
+                MessageId(id),
+                MessageState::Sending,
+                MessageState::Sent,
+                now_ms,
+                None,
+            )?;
+        }
         let requeued = self
             .conn
             .prepare_cached(
@@ -371,6 +434,7 @@ impl Ctx<'_> {
         self.counts.queued += requeued;
         Ok(Recovered {
             requeued,
+            completed: complete.len() as u64,
             queued: self.counts.queued,
         })
     }

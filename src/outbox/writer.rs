@@ -153,12 +153,21 @@ impl Writer {
             .largest_batch
             .fetch_max(jobs.len() as u64, Ordering::Relaxed);
 
+        if shared.fail_writes.load(Ordering::Relaxed) {
+            shared.writable.store(false, Ordering::Relaxed);
+            let err = OutboxError::Storage("database or disk is full".to_owned());
+            for job in jobs {
+                job.fail(err.clone());
+            }
+            return;
+        }
         let mut tx = match self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
         {
             Ok(tx) => tx,
             Err(e) => {
+                shared.writable.store(false, Ordering::Relaxed);
                 let err = OutboxError::from(e);
                 for job in jobs {
                     job.fail(err.clone());
@@ -200,6 +209,7 @@ impl Writer {
             }
         }
         let commit = tx.commit().map_err(OutboxError::from);
+        shared.writable.store(commit.is_ok(), Ordering::Relaxed);
         if commit.is_ok() {
             shared.stats.commits.fetch_add(1, Ordering::Relaxed);
             self.counts = counts;
