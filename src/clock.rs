@@ -2,7 +2,17 @@
 //! outbox) and the monotonic instant timers are set against. Everything that decides by
 //! time asks a `Clock` handed to it, so tests can run the service on tokio's paused clock
 //! (`start_paused`, `tokio::time::advance`) instead of sleeping in real time.
+//!
+//! The service's time never steps backwards: TTLs, due times and rate windows are judged
+//! on [`Clock::now_ms`], which runs at the monotonic clock's pace from the wall time it was
+//! anchored to. A wall clock that steps back (an RTC-less Pi whose NTP sync corrects a
+//! clock restored too far ahead) leaves it alone, so a code is never sent after its TTL; a
+//! wall clock that steps forward re-anchors it (the safe direction: a TTL can only end
+//! early). Either step is logged once. Timestamps that other systems signed are checked
+//! against the real wall clock, [`Clock::wall_ms`].
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
@@ -18,8 +28,8 @@ pub struct Clock {
 
 #[derive(Debug, Clone)]
 enum Source {
-    /// The system's wall clock.
-    System,
+    /// The system's wall clock, kept from stepping back (see the module's doc).
+    System(Arc<Steady>),
     /// Wall time that follows tokio's clock from a fixed start, so pausing and advancing
     /// tokio's time moves it too.
     Tokio { start_ms: UnixMs, start: Instant },
@@ -28,8 +38,13 @@ enum Source {
 impl Clock {
     /// The system's wall clock: what the service runs on.
     pub fn system() -> Self {
+        Self::steady(system_ms)
+    }
+
+    /// A steady clock over any wall-time source: the system's, or a test's that steps.
+    pub fn steady(wall: fn() -> UnixMs) -> Self {
         Clock {
-            source: Source::System,
+            source: Source::System(Arc::new(Steady::new(wall))),
         }
     }
 
@@ -50,13 +65,23 @@ impl Clock {
         Self::tokio_at(system_ms())
     }
 
-    /// Wall time now, in Unix milliseconds.
+    /// The service's time now, in Unix milliseconds: never earlier than it said before.
     pub fn now_ms(&self) -> UnixMs {
         match &self.source {
-            Source::System => system_ms(),
+            Source::System(steady) => steady.now_ms(),
             Source::Tokio { start_ms, start } => {
                 start_ms.saturating_add(start.elapsed().as_millis() as u64)
             }
+        }
+    }
+
+    /// The real wall clock, for checking timestamps another system signed (OwnID's,
+    /// Standard Webhooks', Zitadel's): they are judged against the same clock the sender
+    /// used, whatever [`Clock::now_ms`] kept through a step.
+    pub fn wall_ms(&self) -> UnixMs {
+        match &self.source {
+            Source::System(steady) => (steady.wall)(),
+            Source::Tokio { .. } => self.now_ms(),
         }
     }
 
@@ -75,6 +100,58 @@ impl Clock {
 impl Default for Clock {
     fn default() -> Self {
         Clock::system()
+    }
+}
+
+/// Wall time anchored to a monotonic instant: the anchor moves forward with a forward step
+/// of the wall clock, never backward.
+#[derive(Debug)]
+struct Steady {
+    wall: fn() -> UnixMs,
+    base: std::time::Instant,
+    /// The wall time the anchor says `base` was.
+    anchor_ms: AtomicU64,
+    stepped_back: AtomicBool,
+    stepped_forward: AtomicBool,
+}
+
+/// A difference between the wall clock and the steady time above which it is a step.
+const STEP_MS: u64 = 2_000;
+
+impl Steady {
+    fn new(wall: fn() -> UnixMs) -> Self {
+        Steady {
+            wall,
+            base: std::time::Instant::now(),
+            anchor_ms: AtomicU64::new(wall()),
+            stepped_back: AtomicBool::new(false),
+            stepped_forward: AtomicBool::new(false),
+        }
+    }
+
+    fn now_ms(&self) -> UnixMs {
+        let elapsed = self.base.elapsed().as_millis() as u64;
+        let steady = self.anchor_ms.load(Ordering::Relaxed) + elapsed;
+        let wall = (self.wall)();
+        if wall > steady + STEP_MS {
+            // Forward: follow the wall clock (a TTL can only end earlier).
+            self.anchor_ms
+                .fetch_max(wall.saturating_sub(elapsed), Ordering::Relaxed);
+            if !self.stepped_forward.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    step_ms = wall - steady,
+                    "the wall clock stepped forward; the service's time follows it"
+                );
+            }
+            return self.anchor_ms.load(Ordering::Relaxed) + elapsed;
+        }
+        if wall + STEP_MS < steady && !self.stepped_back.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                step_ms = steady - wall,
+                "the wall clock stepped backwards; TTLs and due times keep the service's own steady time"
+            );
+        }
+        steady
     }
 }
 
@@ -106,6 +183,36 @@ mod tests {
         assert_eq!(clock.now_ms(), 12_000);
         // A time already past is now, not earlier.
         assert_eq!(clock.instant_at(5_000), clock.instant());
+    }
+
+    /// A wall clock a test can step: milliseconds added to the real one.
+    static WALL_SHIFT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    fn shifted_wall() -> UnixMs {
+        (system_ms() as i64 + WALL_SHIFT.load(Ordering::Relaxed)) as u64
+    }
+
+    #[test]
+    fn a_wall_clock_step_back_never_moves_the_service_time_back() {
+        let clock = Clock::steady(shifted_wall);
+        let before = clock.now_ms();
+        WALL_SHIFT.store(-60_000, Ordering::Relaxed);
+        let after = clock.now_ms();
+        assert!(after >= before, "{after} < {before}");
+        assert!(
+            after < before + 1_000,
+            "the steady time went on at its own pace"
+        );
+        assert!(
+            clock.wall_ms() + 50_000 < after,
+            "signed timestamps are checked on the real wall clock"
+        );
+        // A forward step is followed: a TTL can only end early.
+        WALL_SHIFT.store(3_600_000, Ordering::Relaxed);
+        let ahead = clock.now_ms();
+        assert!(ahead >= before + 3_590_000, "{ahead} vs {before}");
+        WALL_SHIFT.store(0, Ordering::Relaxed);
+        let back_again = clock.now_ms();
+        assert!(back_again >= ahead, "and never back");
     }
 
     #[test]

@@ -198,7 +198,7 @@ async fn accept_bytes(
     body: Bytes,
 ) -> Result<(Response, bool), Refusal> {
     let now_ms = app.clock.now_ms();
-    authenticate(endpoint, headers, &body, now_ms)?;
+    authenticate(endpoint, headers, &body, app.clock.wall_ms())?;
     let (mapped, number_field, text_field) = match endpoint.kind {
         Kind::Twilio => (twilio_form(&body)?, "To", "Body"),
         _ => (map::map_json(&endpoint.config, &body)?, "phone", "text"),

@@ -42,13 +42,16 @@ pub async fn accept(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
 
 async fn accept_bytes(app: &App, headers: &HeaderMap, body: Bytes) -> Result<(), ApiError> {
     let now_ms = app.clock.now_ms();
+    // The signature's timestamp is OwnID's wall clock: judged against ours, not the
+    // service's steady time.
+    let wall_ms = app.clock.wall_ms();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let verified = ownid::verify(
         &app.secret,
         &body,
         header("ownid-timestamp"),
         header("ownid-signature"),
-        now_ms,
+        wall_ms,
         app.max_skew,
     )
     .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
