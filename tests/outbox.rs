@@ -1269,3 +1269,65 @@ async fn a_version_1_outbox_is_migrated_and_keeps_its_messages() {
     let new = outbox.claim(new, "m0", T0).await.unwrap().unwrap();
     assert_eq!(new.plan.as_deref(), Some("v1;languages=turkish;concat16=0"));
 }
+
+/// A 3-part message's delivery is summed over its parts (issue 9 item 7): delivered only
+/// when all three parts' reports say delivered; a temporary TP-Status (0x20..=0x3F, the
+/// SMSC still trying) keeps it pending; one permanent error (0x40..) makes it failed even
+/// while the other parts are delivered or unreported.
+#[tokio::test]
+async fn a_three_part_message_is_delivered_only_when_every_part_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open(&db_path(&dir));
+    let whole = outbox.enqueue(message(UK, "whole", 3, None)).await.unwrap();
+    let broken = outbox
+        .enqueue(message(US, "broken", 3, None))
+        .await
+        .unwrap();
+    outbox.claim(whole, "m0", T0).await.unwrap().unwrap();
+    outbox
+        .mark_sent(whole, &[10, 11, 12], T0 + 1)
+        .await
+        .unwrap();
+    outbox.claim(broken, "m0", T0 + 2).await.unwrap().unwrap();
+    outbox
+        .mark_sent(broken, &[20, 21, 22], T0 + 3)
+        .await
+        .unwrap();
+
+    let report = |mr, status| {
+        let outbox = outbox.clone();
+        async move {
+            outbox
+                .record_delivery(
+                    "m0",
+                    mr,
+                    status,
+                    DeliveryState::from_tp_status(status),
+                    T0 + 10,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let delivery = |id| {
+        let outbox = outbox.clone();
+        async move {
+            let d = outbox.message(id).await.unwrap().unwrap().delivery.unwrap();
+            (d.state, d.parts_delivered, d.parts_failed)
+        }
+    };
+
+    assert_eq!(report(10, 0x00).await, Some(whole));
+    assert_eq!(report(11, 0x00).await, Some(whole));
+    assert_eq!(delivery(whole).await, (DeliveryState::Pending, 2, 0));
+    assert_eq!(report(12, 0x20).await, Some(whole));
+    assert_eq!(delivery(whole).await, (DeliveryState::Pending, 2, 0));
+    assert_eq!(report(12, 0x00).await, Some(whole));
+    assert_eq!(delivery(whole).await, (DeliveryState::Delivered, 3, 0));
+
+    assert_eq!(report(20, 0x00).await, Some(broken));
+    assert_eq!(report(21, 0x41).await, Some(broken));
+    assert_eq!(delivery(broken).await, (DeliveryState::Failed, 1, 1));
+    assert_eq!(report(22, 0x00).await, Some(broken));
+    assert_eq!(delivery(broken).await, (DeliveryState::Failed, 2, 1));
+}

@@ -125,6 +125,14 @@ pub enum Fault {
     NoPromptOnCmgs,
     /// The PDU is accepted and sent, but the `+CMGS` answer never comes.
     NoCmgsResult,
+    /// The status report for part `part` (from 1) of any concatenated message is held
+    /// back, as while the SMSC is still trying to deliver it; clearing the fault sends the
+    /// held reports at once.
+    HoldStatusReport { part: u8 },
+    /// The status report for part `part` (from 1) of any concatenated message carries
+    /// TP-Status `status` instead of 0x00 (3GPP TS 23.040 §9.2.3.15: `0x40..=0x7F` are
+    /// permanent errors or ones the SMSC gave up on, e.g. 0x41 incompatible destination).
+    StatusReportStatus { part: u8, status: u8 },
 }
 
 /// A message the modem accepted and sent, as the simulator's log records it.
@@ -196,6 +204,8 @@ pub struct Modem {
     line: Vec<u8>,
     line_overflow: bool,
     held_input: Vec<u8>,
+    /// Status reports held back by `Fault::HoldStatusReport`: (mr, recipient, submitted, part).
+    held_reports: Vec<(u8, Vec<u8>, Instant, Option<u8>)>,
     out: Vec<u8>,
     held_urcs: Vec<Vec<u8>>,
     answering: bool,
@@ -332,6 +342,8 @@ enum Event {
         mr: u8,
         recipient: Vec<u8>,
         submitted: Instant,
+        /// The part number, for a part of a concatenated message.
+        part: Option<u8>,
     },
     Noise,
 }
@@ -378,6 +390,7 @@ impl Modem {
             line: Vec::new(),
             line_overflow: false,
             held_input: Vec::new(),
+            held_reports: Vec::new(),
             out: Vec::new(),
             held_urcs: Vec::new(),
             answering: false,
@@ -614,6 +627,19 @@ impl Modem {
                 Fault::UrcInsideAnswer if matches!(self.mode, Mode::Command) => {
                     self.flush_held();
                 }
+                Fault::HoldStatusReport { .. } => {
+                    for (mr, recipient, submitted, part) in std::mem::take(&mut self.held_reports) {
+                        self.schedule(
+                            now,
+                            Event::StatusReport {
+                                mr,
+                                recipient,
+                                submitted,
+                                part,
+                            },
+                        );
+                    }
+                }
                 _ => {}
             }
         }
@@ -672,7 +698,8 @@ impl Modem {
                 mr,
                 recipient,
                 submitted,
-            } => self.status_report(mr, &recipient, submitted, at),
+                part,
+            } => self.status_report(mr, recipient, submitted, part, at),
             Event::Noise => {
                 for l in self.noise_lines() {
                     self.urc(&l, false);
@@ -1632,22 +1659,48 @@ impl Modem {
                     mr,
                     recipient: info.destination_field,
                     submitted,
+                    part: info.concat.map(|c| c.seq),
                 },
             );
         }
         mr
     }
 
-    fn status_report(&mut self, mr: u8, recipient: &[u8], submitted: Instant, at: Instant) {
+    fn status_report(
+        &mut self,
+        mr: u8,
+        recipient: Vec<u8>,
+        submitted: Instant,
+        part: Option<u8>,
+        at: Instant,
+    ) {
         if self.power != Power::On {
             return;
         }
+        let held = part.is_some()
+            && self
+                .faults
+                .iter()
+                .any(|f| matches!(f, Fault::HoldStatusReport { part: p } if Some(*p) == part));
+        if held {
+            self.held_reports.push((mr, recipient, submitted, part));
+            return;
+        }
+        let status = self
+            .faults
+            .iter()
+            .find_map(|f| match f {
+                Fault::StatusReportStatus { part: p, status } if Some(*p) == part => Some(*status),
+                _ => None,
+            })
+            .unwrap_or(0x00);
         let report = pdu::status_report(
             &self.smsc,
             mr,
-            recipient,
+            &recipient,
             self.timestamp(submitted),
             self.timestamp(at),
+            status,
         );
         // TS 27.005 3.4.1 AT+CNMI <ds>: 1 = show with +CDS, 2 = store and show +CDSI.
         match self.settings.cnmi.get(3).copied().unwrap_or(0) {

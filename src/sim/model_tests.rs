@@ -1430,3 +1430,42 @@ fn a_modem_left_in_pdu_entry_needs_esc() {
     modem.input(b"AT\r", t0);
     assert!(modem.take_output(t0).ends_with(OK.as_bytes()));
 }
+
+#[test]
+fn a_parts_status_report_can_be_held_back_or_carry_a_failure() {
+    // Two 8-bit parts (UDH 05 00 03: reference 1, 2 parts, part n) with TP-SRR set.
+    let part = |n: u8| format!("0071000B916407281553F80004AA0805000301020{n}6869");
+    let report = |mr: &str, status: &str| {
+        let pdu =
+            format!("079144775810065006{mr}0B916407281553F85210100000000052101000000000{status}");
+        format!("\r\n+CDS: 25\r\n{pdu}\r\n")
+    };
+    check(
+        fast(Profile::Generic),
+        &[
+            quiet(0),
+            io(1, "AT+CNMI=2,1,0,1,0\r", OK),
+            set(2, Fault::HoldStatusReport { part: 1 }, ""),
+            set(
+                3,
+                Fault::StatusReportStatus {
+                    part: 2,
+                    status: 0x41,
+                },
+                "",
+            ),
+            io(10, "AT+CMGS=22\r", "\r\n> "),
+            io(10, ctrl_z(&part(1)), ""),
+            io(30, "", answer(&["+CMGS: 0"])),
+            io(40, "AT+CMGS=22\r", "\r\n> "),
+            io(40, ctrl_z(&part(2)), ""),
+            io(60, "", answer(&["+CMGS: 1"])),
+            // Part 1's report fell due at 70 ms and is held; part 2's fails (0x41).
+            io(99, "", ""),
+            io(100, "", report("01", "41")),
+            io(500, "", ""),
+            // Clearing releases the held report at once, delivered (0x00).
+            clear(600, report("00", "00")),
+        ],
+    );
+}

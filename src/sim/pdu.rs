@@ -266,13 +266,15 @@ impl Timestamp {
 }
 
 /// Builds an SMS-STATUS-REPORT (TS 23.040 9.2.2.3), SMSC field first, reporting that the
-/// message `mr` to `recipient_field` (a TP-DA as sent) was delivered (TP-ST 0).
+/// message `mr` to `recipient_field` (a TP-DA as sent) ended with TP-Status `status`
+/// (TS 23.040 9.2.3.15; 0x00 delivered).
 pub(crate) fn status_report(
     smsc: &str,
     mr: u8,
     recipient_field: &[u8],
     submitted: Timestamp,
     discharged: Timestamp,
+    status: u8,
 ) -> Vec<u8> {
     let mut pdu = encode_address_field(smsc);
     // MTI = 10 (status report); bit 2 (TP-MMS) set: no more messages waiting.
@@ -281,7 +283,7 @@ pub(crate) fn status_report(
     pdu.extend_from_slice(recipient_field);
     pdu.extend_from_slice(&submitted.octets());
     pdu.extend_from_slice(&discharged.octets());
-    pdu.push(0x00);
+    pdu.push(status);
     pdu
 }
 
@@ -683,7 +685,7 @@ mod tests {
         let info = check_submit(HELLO.as_bytes(), 23).expect("valid");
         let t = Timestamp::from_unix(1_735_689_600); // 2025-01-01 00:00:00
         let d = Timestamp::from_unix(1_735_689_600 + 86_400 + 3661); // 2025-01-02 01:01:01
-        let pdu = status_report("+447785016005", 7, &info.destination_field, t, d);
+        let pdu = status_report("+447785016005", 7, &info.destination_field, t, d, 0x00);
         assert_eq!(
             encode_hex(&pdu),
             "07914477581006500607\
