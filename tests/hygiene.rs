@@ -18,7 +18,7 @@ async fn run(
     dir: &std::path::Path,
     secret: &str,
     admin: &str,
-    then: impl FnOnce(&str),
+    then: impl FnOnce(&str, i32),
 ) -> (String, Option<i32>) {
     let secret_file = dir.join("secret");
     std::fs::write(&secret_file, secret).unwrap();
@@ -62,7 +62,7 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     if up {
-        then(admin);
+        then(admin, child.id() as i32);
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(child.id() as i32),
             nix::sys::signal::Signal::SIGTERM,
@@ -81,7 +81,7 @@ async fn loose_secret_short_key_and_public_admin_are_warned_about() {
     // 12 bytes: short, but not absurd.
     let short = base64_of(b"twelve bytes");
     let admin = format!("0.0.0.0:{}", free_port());
-    let (stderr, code) = run(dir.path(), &short, &admin, |_| {}).await;
+    let (stderr, code) = run(dir.path(), &short, &admin, |_, _| {}).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("readable by other users") && stderr.contains("chmod 600"),
@@ -98,7 +98,7 @@ async fn loose_secret_short_key_and_public_admin_are_warned_about() {
 async fn a_one_byte_key_is_refused_with_exit_78() {
     let dir = tempfile::tempdir().unwrap();
     let admin = format!("127.0.0.1:{}", free_port());
-    let (stderr, code) = run(dir.path(), &base64_of(b"x"), &admin, |_| {}).await;
+    let (stderr, code) = run(dir.path(), &base64_of(b"x"), &admin, |_, _| {}).await;
     assert_eq!(code, Some(78), "{stderr}");
     assert!(
         stderr.contains("only 1 bytes") && stderr.contains("OwnID console"),
@@ -110,7 +110,7 @@ async fn a_one_byte_key_is_refused_with_exit_78() {
 async fn the_admin_listener_refuses_foreign_hosts_and_sighup_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let admin = format!("127.0.0.1:{}", free_port());
-    let (stderr, code) = run(dir.path(), SECRET_B64, &admin, |admin| {
+    let (stderr, code) = run(dir.path(), SECRET_B64, &admin, |admin, pid| {
         let ask = |host: &str| {
             let mut s = std::net::TcpStream::connect(admin).unwrap();
             write!(
@@ -127,7 +127,6 @@ async fn the_admin_listener_refuses_foreign_hosts_and_sighup_is_ignored() {
         assert!(ask(admin).starts_with("HTTP/1.1 200"));
         assert!(ask("[::1]:9090").starts_with("HTTP/1.1 200"));
         // SIGHUP: logged, and the service still answers.
-        let pid = find_pid_listening(admin);
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGHUP,
@@ -142,30 +141,6 @@ async fn the_admin_listener_refuses_foreign_hosts_and_sighup_is_ignored() {
     .await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("SIGHUP ignored"), "{stderr}");
-}
-
-/// The pid of the `smsbridge serve` child: the newest smsbridge process of this test.
-fn find_pid_listening(_admin: &str) -> i32 {
-    let me = std::process::id();
-    let mut newest = 0;
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let ppid: u32 = stat
-            .rsplit(')')
-            .next()
-            .and_then(|r| r.split_whitespace().nth(1))
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        if ppid == me && pid > newest {
-            newest = pid;
-        }
-    }
-    newest
 }
 
 fn base64_of(bytes: &[u8]) -> String {
