@@ -16,6 +16,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::backoff::Backoff;
 use crate::clock::{Clock, UnixMs};
 use crate::metrics::Metrics;
 use crate::modem::{ModemEvent, ModemHandle, ModemState, Readiness, SendError};
@@ -126,25 +127,33 @@ impl Record {
     }
 }
 
-/// Outcomes not yet recorded, and claims that failed: retried with a backoff that doubles
-/// from `MIN` to `MAX` while the store keeps failing.
+/// Outcomes not yet recorded, and claims that failed: retried on the shared backoff curve
+/// (250 ms doubling to 30 s) while the store keeps failing.
 struct StoreRetry {
     unrecorded: Vec<(crate::outbox::MessageId, Record)>,
-    backoff: Duration,
+    /// Consecutive failures: the step on the backoff curve.
+    failures: u32,
     at: Option<Instant>,
 }
 
 impl StoreRetry {
-    const MIN: Duration = Duration::from_millis(250);
-    const MAX: Duration = Duration::from_secs(30);
+    const BACKOFF: Backoff = Backoff {
+        initial: Duration::from_millis(250),
+        max: Duration::from_secs(30),
+    };
+
+    /// The wait before the next try.
+    fn delay(&self) -> Duration {
+        Self::BACKOFF.delay(self.failures)
+    }
 
     fn failed(&mut self, now: Instant) {
-        self.at = Some(now + self.backoff);
-        self.backoff = (self.backoff * 2).min(Self::MAX);
+        self.at = Some(now + self.delay());
+        self.failures = self.failures.saturating_add(1);
     }
 
     fn succeeded(&mut self) {
-        self.backoff = Self::MIN;
+        self.failures = 0;
         if self.unrecorded.is_empty() {
             self.at = None;
         }
@@ -215,7 +224,7 @@ pub async fn run(dispatcher: Dispatcher) {
 
     let mut store = StoreRetry {
         unrecorded: Vec::new(),
-        backoff: StoreRetry::MIN,
+        failures: 0,
         at: None,
     };
     // When the oldest partly sent message waiting for its modem gives up on it.
@@ -296,7 +305,7 @@ pub async fn run(dispatcher: Dispatcher) {
         if store.unrecorded.is_empty() {
             break;
         }
-        tokio::time::sleep(store.backoff).await;
+        tokio::time::sleep(store.delay()).await;
         store.failed(clock.instant());
         retry_unrecorded(&outbox, &mut store, &readiness, &clock).await;
     }

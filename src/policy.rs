@@ -38,13 +38,17 @@ impl NumberPolicy {
     /// to dial, rate-limit and store: `+4407400123456` (a trunk 0 after the country code,
     /// which metadata accepts) becomes `+447400123456`.
     pub fn canonical(&self, e164: &str) -> Result<String, PolicyError> {
-        self.check(e164)?;
-        let number = phonenumber::parse(None, e164).map_err(|_| PolicyError::NotValidForCountry)?;
+        let number = self.checked(e164)?;
         Ok(number.format().mode(phonenumber::Mode::E164).to_string())
     }
 
     /// Checks an E.164 number (already syntax-checked) against the metadata and the policy.
     pub fn check(&self, e164: &str) -> Result<(), PolicyError> {
+        self.checked(e164).map(|_| ())
+    }
+
+    /// The number parsed once and checked: what both `check` and `canonical` need.
+    fn checked(&self, e164: &str) -> Result<phonenumber::PhoneNumber, PolicyError> {
         let number = phonenumber::parse(None, e164).map_err(|_| PolicyError::NotValidForCountry)?;
         if !number.is_valid() {
             return Err(PolicyError::NotValidForCountry);
@@ -59,9 +63,9 @@ impl NumberPolicy {
             }
             kind if !self.allow_non_mobile => match non_mobile_name(kind) {
                 Some(name) => Err(PolicyError::CannotReceiveSms(name)),
-                None => Ok(()),
+                None => Ok(number),
             },
-            _ => Ok(()),
+            _ => Ok(number),
         }
     }
 }
