@@ -80,6 +80,24 @@ impl Harness {
             .status()
     }
 
+    /// Each modem's state as `/api/status` shows it, in configuration order.
+    async fn modem_states(&self) -> Option<Vec<String>> {
+        let status: serde_json::Value = self
+            .client
+            .get(self.admin("/api/status"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        status["modems"]
+            .as_array()?
+            .iter()
+            .map(|m| m["state"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     async fn wait_ready(&self) {
         support::wait_for_200(&self.client, &self.admin("/readyz"), WAIT).await;
     }
@@ -453,17 +471,8 @@ async fn a_permanent_error_fails_the_message_without_retrying() {
 async fn messages_fail_over_to_the_modem_that_works() {
     let h = Harness::start(2, |_| {}).await;
     eventually(WAIT, "both modems ready", async || {
-        let status: serde_json::Value = h
-            .client
-            .get(h.admin("/api/status"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        let modems = status["modems"].as_array()?;
-        modems.iter().all(|m| m["state"] == "ready").then_some(())
+        let states = h.modem_states().await?;
+        states.iter().all(|state| state == "ready").then_some(())
     })
     .await;
     h.sims[0].set_fault(Fault::CmsErrorForNextSends {
@@ -503,16 +512,8 @@ async fn messages_wait_for_an_unplugged_modem_and_go_out_when_it_returns() {
     }
     // The worker has noticed: the modem is not ready, and nothing went out meanwhile.
     eventually(WAIT, "the unplugged modem not ready", async || {
-        let status: serde_json::Value = h
-            .client
-            .get(h.admin("/api/status"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (status["modems"][0]["state"] != "ready").then_some(())
+        let states = h.modem_states().await?;
+        (states.first()? != "ready").then_some(())
     })
     .await;
     assert!(h.sims[0].received().is_empty());
