@@ -10,10 +10,11 @@ use smsbridge::modem::ModemTimeouts;
 use smsbridge::outbox::MessageState;
 use smsbridge::service::{Service, StartOptions};
 use smsbridge::sim::model::Fault;
-use smsbridge::sim::profile::Profile;
-use smsbridge::sim::pty::{SimConfig, SimHandle};
+use smsbridge::sim::pty::SimHandle;
 use smsbridge::sms::{self, Pdu, PhoneNumber, SubmitOptions};
-use support::{SECRET_B64, body, eventually, now_ms, post_signed, post_with, sign};
+use support::{
+    body, eventually, in_process_config, now_ms, post_signed, post_with, sign, simulated_modems,
+};
 use tempfile::TempDir;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -29,26 +30,8 @@ impl Harness {
     /// A service with `modems` simulated modems; `tweak` adjusts the configuration.
     async fn start(modems: usize, tweak: impl FnOnce(&mut Config)) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let mut sims = Vec::new();
-        let mut toml = String::new();
-        for i in 0..modems {
-            let mut sim = SimConfig::fast(Profile::Generic);
-            sim.link = Some(dir.path().join(format!("modem{i}")));
-            let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
-            toml.push_str(&format!(
-                "[[modem]]\nname = \"modem{i}\"\nport = {:?}\n",
-                sim.path().display().to_string()
-            ));
-            sims.push(sim);
-        }
-        let secret = dir.path().join("secret");
-        std::fs::write(&secret, format!("{SECRET_B64}\n")).unwrap();
-        let mut config = Config::from_toml_str(&format!(
-            "state_dir = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[ownid]\nshared_secret_file = {:?}\n{toml}",
-            dir.path().join("state").display().to_string(),
-            secret.display().to_string(),
-        ))
-        .unwrap();
+        let (sims, tables) = simulated_modems(dir.path(), modems).await;
+        let mut config = in_process_config(dir.path(), &tables);
         config.queue.retry_backoff_initial = Duration::from_millis(50);
         config.queue.retry_backoff_max = Duration::from_millis(200);
         tweak(&mut config);
