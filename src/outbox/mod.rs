@@ -50,9 +50,9 @@ mod writer;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
+use std::time::Instant;
 
 use tokio::sync::{Notify, oneshot};
 
@@ -960,7 +960,8 @@ impl Outbox {
     /// a lease ago, on this process's monotonic clock; no round trip. Not fresh: call
     /// [`Outbox::renew`] before sending another part. SQLite: always true.
     pub fn lease_fresh(&self, id: MessageId) -> bool {
-        self.pg().is_none_or(|pg| pg.lease_fresh(id, Instant::now()))
+        self.pg()
+            .is_none_or(|pg| pg.lease_fresh(id, Instant::now()))
     }
 
     /// The lease a claim gets (PostgreSQL); `None` on SQLite, which has none.

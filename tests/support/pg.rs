@@ -186,7 +186,13 @@ impl PrivateServer {
         initdb
             .arg("-D")
             .arg(dir.path().join("data"))
-            .args(["-U", "smsbridge_admin", "--auth=scram-sha-256", "-E", "UTF8"])
+            .args([
+                "-U",
+                "smsbridge_admin",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+            ])
             .arg("--no-locale")
             .arg(format!("--pwfile={}", pwfile.display()));
         run(initdb, "initdb");
@@ -247,7 +253,10 @@ impl PrivateServer {
     pub fn wait_ready(&self, within: Duration) {
         let deadline = Instant::now() + within;
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "the private PostgreSQL did not come up");
+            assert!(
+                Instant::now() < deadline,
+                "the private PostgreSQL did not come up"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -200,7 +200,8 @@ pub(super) fn classify(err: &tokio_postgres::Error, target: &str) -> OutboxError
         || text.starts_with("authentication error")
     {
         ConnectProblem::Auth
-    } else if text.starts_with("invalid connection string") || text.starts_with("invalid configuration")
+    } else if text.starts_with("invalid connection string")
+        || text.starts_with("invalid configuration")
     {
         ConnectProblem::BadUrl
     } else {

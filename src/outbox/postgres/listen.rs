@@ -31,7 +31,7 @@ pub(super) async fn run<T>(
         "{}:listen",
         config.get_application_name().unwrap_or("smsbridge")
     );
-    config.application_name(&name);
+    config.application_name(name);
     let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut failures: u32 = 0;
     loop {

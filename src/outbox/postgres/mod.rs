@@ -46,7 +46,6 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-
 use super::{
     Claimed, ConnectProblem, DeliveryState, DeliverySummary, Enqueued, Heartbeat, MessageId,
     MessageState, MessageSummary, NewMessage, NodeStatus, OutboxError, OutboxOptions, Pending,
@@ -275,12 +274,19 @@ impl PgStore {
             .keepalives_idle(Duration::from_secs(15))
             .keepalives_interval(Duration::from_secs(5))
             .keepalives_retries(3)
-            .application_name(&format!("smsbridge:{}", opts.node));
+            .application_name(format!("smsbridge:{}", opts.node));
         if target.tls {
             let tls = connect::rustls(target.root_cert.as_deref())?;
             PgStore::start(config, tls, &target.describe, opts, shared).await
         } else {
-            PgStore::start(config, tokio_postgres::NoTls, &target.describe, opts, shared).await
+            PgStore::start(
+                config,
+                tokio_postgres::NoTls,
+                &target.describe,
+                opts,
+                shared,
+            )
+            .await
         }
     }
 
@@ -340,9 +346,9 @@ impl PgStore {
                 .await
                 .map_err(|e| connect::classify(&e, describe))?;
             let counts = counts_of(rows).map_err(|e| OutboxError::Connect {
-                    problem: ConnectProblem::Other,
-                    message: format!("{describe}: {e}"),
-                })?;
+                problem: ConnectProblem::Other,
+                message: format!("{describe}: {e}"),
+            })?;
             Ok(counts)
         };
         let result = set_up.await;
@@ -457,6 +463,12 @@ impl PgStore {
 
     fn confirm(&self, id: MessageId, token: i64, at: Instant) {
         if let Ok(mut leases) = self.leases.lock() {
+            // Entries of messages taken over from this box stay (they fence later
+            // writes); keep them from piling up over a long run.
+            if leases.len() >= 10_000 {
+                let stale = self.opts.lease.saturating_mul(10);
+                leases.retain(|_, l| at.saturating_duration_since(l.confirmed) < stale);
+            }
             leases.insert(
                 id,
                 Lease {
@@ -534,9 +546,12 @@ impl PgStore {
                         &[&&key[..]],
                     )
                     .await?;
-                    if let Some(row) =
-                        query_opt(&tx, "SELECT message_id FROM dedup WHERE key = $1", &[&&key[..]])
-                            .await?
+                    if let Some(row) = query_opt(
+                        &tx,
+                        "SELECT message_id FROM dedup WHERE key = $1",
+                        &[&&key[..]],
+                    )
+                    .await?
                     {
                         tx.commit().await?;
                         return Ok(Enqueued {
@@ -626,7 +641,10 @@ impl PgStore {
         Ok(enqueued)
     }
 
-    pub(crate) async fn dedup_lookup(&self, key: [u8; 32]) -> Result<Option<MessageId>, OutboxError> {
+    pub(crate) async fn dedup_lookup(
+        &self,
+        key: [u8; 32],
+    ) -> Result<Option<MessageId>, OutboxError> {
         self.guard(async {
             let client = self.client().await?;
             let row = query_opt(
@@ -768,10 +786,8 @@ impl PgStore {
         let token: i64 = row.get(6);
         match self.token(id) {
             Some(mine) if mine == token => {}
-            Some(_) => {
-                self.forget(id);
-                return Err(OutboxError::Fenced);
-            }
+            // The stale token stays: every later write of this box is fenced too.
+            Some(_) => return Err(OutboxError::Fenced),
             None if state == MessageState::Sending => return Err(OutboxError::Fenced),
             None => {}
         }
@@ -869,12 +885,7 @@ impl PgStore {
              SET state = $2, final_at = smsbridge_now_ms(), body = NULL, recipient = $3,
                  last_error = coalesce($4, last_error), lease_owner = NULL, lease_until = NULL
              WHERE id = $1",
-            &[
-                &id.0,
-                &to.as_str(),
-                &crate::mask::phone(recipient),
-                &error,
-            ],
+            &[&id.0, &to.as_str(), &crate::mask::phone(recipient), &error],
         )
         .await?;
         Ok(())
@@ -928,7 +939,6 @@ impl PgStore {
             .ok_or(OutboxError::NotFound(id))?;
             let state = MessageState::parse(row.get(0))?;
             if row.get::<_, i64>(1) != token {
-                self.forget(id);
                 return Err(OutboxError::Fenced);
             }
             Err(OutboxError::WrongState {
@@ -1522,7 +1532,12 @@ impl PgStore {
 /// (at most every 200 ms), and every 5 s regardless. A refresh that overlapped one of this
 /// box's own operations is not stored (that operation's own count change would be lost
 /// or doubled), unless that has kept happening for 5 s.
-async fn refresh_counts(pool: Pool, shared: Arc<Shared>, tracker: Arc<Tracker>, refresh: Arc<Notify>) {
+async fn refresh_counts(
+    pool: Pool,
+    shared: Arc<Shared>,
+    tracker: Arc<Tracker>,
+    refresh: Arc<Notify>,
+) {
     let mut stored = Instant::now();
     loop {
         let _ = tokio::time::timeout(Duration::from_secs(5), refresh.notified()).await;

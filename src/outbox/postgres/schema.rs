@@ -122,15 +122,15 @@ impl From<tokio_postgres::Error> for MigrateError {
 
 async fn migrate_locked(client: &mut Client) -> Result<(), MigrateError> {
     let exists: bool = client
-        .query_one(
-            "SELECT to_regclass('smsbridge_schema') IS NOT NULL",
-            &[],
-        )
+        .query_one("SELECT to_regclass('smsbridge_schema') IS NOT NULL", &[])
         .await?
         .get(0);
     let version: i32 = if exists {
         client
-            .query_one("SELECT coalesce(max(version), 0) FROM smsbridge_schema", &[])
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM smsbridge_schema",
+                &[],
+            )
             .await?
             .get(0)
     } else {
