@@ -1047,3 +1047,64 @@ async fn open_errors_name_the_problem_and_never_the_password() {
     let (problem, message) = connect_problem(Outbox::open_postgres(&weak, opts()).await);
     assert_eq!(problem, ConnectProblem::Permission, "{message}");
 }
+
+/// Row versions (live or dead, every item on every page) of the messages table that hold
+/// `needle`, read with pageinspect as the superuser: what a forensic look at the table
+/// would find, beyond what queries see.
+async fn versions_holding(url: &str, needle: &str) -> i64 {
+    sql_rows(
+        url,
+        &format!(
+            "SELECT count(*)
+             FROM generate_series(0, pg_relation_size('messages') / 8192 - 1) AS p,
+                  LATERAL heap_page_items(get_raw_page('messages', p::int)) AS item
+             WHERE position('{needle}'::bytea IN item.t_data) > 0"
+        ),
+    )
+    .await[0]
+        .get(0)
+}
+
+#[tokio::test]
+async fn the_sweep_vacuums_redacted_row_versions_out_of_the_table() {
+    let url = pg::fresh_database().await;
+    pg::execute(&url, "CREATE EXTENSION pageinspect").await;
+    let mut opts = pg_options("a", OutboxOptions::default(), Duration::from_secs(30));
+    opts.vacuum_every = Duration::ZERO;
+    let ob = Outbox::open_postgres(&url, opts).await.unwrap();
+    let id = ob
+        .enqueue(message(US, "code 918273", 1, None))
+        .await
+        .unwrap();
+    ob.claim(id, "m0", now()).await.unwrap().unwrap();
+    ob.mark_sent(id, &[1], now()).await.unwrap();
+    // Invisible to every query at once...
+    let visible = sql_rows(
+        &url,
+        "SELECT id FROM messages WHERE body IS NOT NULL OR recipient LIKE '%5550123'",
+    )
+    .await;
+    assert_eq!(visible.len(), 0);
+    // ...but the old row versions are still in the table until VACUUM prunes them.
+    assert!(
+        versions_holding(&url, "code 918273").await > 0,
+        "dead versions are there"
+    );
+    ob.sweep(now()).await.unwrap();
+    let mut left = (1, 1);
+    for _ in 0..100 {
+        left = (
+            versions_holding(&url, "code 918273").await,
+            versions_holding(&url, US).await,
+        );
+        if left == (0, 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        left,
+        (0, 0),
+        "no row version holds the text or the number after VACUUM"
+    );
+}
