@@ -5,7 +5,6 @@
 //! a NOTIFY sent while nobody listened is lost, so the dispatcher looks anyway.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -58,7 +57,6 @@ pub(super) async fn run<T>(
                 .is_ok()
             {
                 failures = 0;
-                LISTENING.fetch_add(1, Ordering::Relaxed);
                 shared.due_work.notify_one();
                 refresh.notify_one();
                 // Holds the client (dropping it would end the session) until the
@@ -73,6 +71,3 @@ pub(super) async fn run<T>(
         failures = failures.saturating_add(1);
     }
 }
-
-/// How many times a LISTEN connection was (re)established in this process; for tests.
-pub(super) static LISTENING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
