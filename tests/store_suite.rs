@@ -815,7 +815,7 @@ async fn notify_from_one_box_wakes_another_and_the_listener_reconnects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lapsed_lease_is_taken_over_and_the_stalled_box_is_fenced() {
     let url = pg::fresh_database().await;
-    let lease = Duration::from_secs(2);
+    let lease = Duration::from_secs(3);
     let fleet = boxes(&url, &["a", "b", "c"], lease).await;
     let (a, b) = (&fleet[0], &fleet[1]);
     let partly = a.enqueue(message(US, "partly", 3, None)).await.unwrap();
