@@ -418,6 +418,7 @@ mod tests {
             sent_at_ms: Some(1_796_168_108_000),
             final_at_ms: Some(1_796_168_108_000),
             modem: Some("modem0".to_owned()),
+            node: None,
             last_error: None,
         };
         let context = PageContext {

@@ -165,6 +165,7 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Result<Submitted, ApiError>
         created_at_ms: now_ms as i64,
         expires_at_ms: (now_ms + app.ttl.as_millis() as u64) as i64,
         signature: s.signature,
+        rate: None,
     };
     let stored = match s.dedup {
         None => app
