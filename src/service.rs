@@ -20,7 +20,7 @@ use crate::modem::{ModemConfig, ModemHandle, ModemState, Readiness};
 use crate::outbox::{Outbox, OutboxError};
 use crate::policy::NumberPolicy;
 use crate::ratelimit::{RateLimit, RateLimiter};
-use crate::sms::{NationalLanguage, PhoneNumber, SubmitOptions};
+use crate::sms::SubmitOptions;
 
 mod fleet;
 
@@ -41,10 +41,6 @@ pub enum StartError {
         problem: crate::outbox::ConnectProblem,
         message: String,
     },
-    #[error("sms.smsc: {0}")]
-    Smsc(String),
-    #[error("sms.national_languages: {0}")]
-    Language(String),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
@@ -76,8 +72,6 @@ impl StartError {
             self,
             StartError::Config(_)
                 | StartError::Secret(_)
-                | StartError::Smsc(_)
-                | StartError::Language(_)
                 | StartError::State(_)
                 | StartError::WeakSecret { .. }
                 | StartError::Endpoint(_)
@@ -131,30 +125,14 @@ pub struct Service {
     state_dir: PathBuf,
 }
 
-/// The codec options the configuration asks for.
-pub fn submit_options(config: &Config) -> Result<SubmitOptions, StartError> {
-    let smsc = match &config.sms.smsc {
-        Some(number) => {
-            Some(PhoneNumber::parse(number).map_err(|e| StartError::Smsc(e.to_string()))?)
-        }
-        None => None,
-    };
-    let national_languages = config
-        .sms
-        .national_languages
-        .iter()
-        .map(|name| {
-            name.parse::<NationalLanguage>().map_err(|_| {
-                StartError::Language(format!("{name:?} has no shift table in the codec"))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(SubmitOptions {
-        smsc,
-        national_languages,
+/// The codec options the configuration asks for (validated and typed by `config`).
+pub fn submit_options(config: &Config) -> SubmitOptions {
+    SubmitOptions {
+        smsc: config.sms.smsc.clone(),
+        national_languages: config.sms.national_languages.clone(),
         concat_16bit: config.sms.concat_16bit,
         ..SubmitOptions::default()
-    })
+    }
 }
 
 /// Starts everything and returns once the listeners are bound, the outbox is open and the
@@ -172,7 +150,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     for warning in hygiene {
         tracing::warn!("{warning}");
     }
-    let sms = submit_options(&config)?;
+    let sms = submit_options(&config);
     let endpoints = config
         .endpoint
         .iter()
@@ -588,12 +566,7 @@ async fn start_simulators(
 ) -> Result<(Vec<crate::sim::pty::SimHandle>, Vec<ModemConfig>), StartError> {
     let dir = config.state_dir.join("simulator");
     std::fs::create_dir_all(&dir).map_err(StartError::Simulator)?;
-    let profile: crate::sim::profile::Profile = config.simulator.profile.parse().map_err(|_| {
-        StartError::Simulator(std::io::Error::other(format!(
-            "simulator.profile: unknown profile {:?}",
-            config.simulator.profile
-        )))
-    })?;
+    let profile = config.simulator.profile;
     let mut sims = Vec::new();
     let mut modems = Vec::new();
     for i in 0..config.simulator.modems {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use smsbridge::config::{Config, ConfigError, SecretError, SecretSource, load_secret_from};
 use smsbridge::ownid::{SecretFormatError, sign};
+use smsbridge::sms::NationalLanguage;
 
 const DESIGN_EXAMPLE: &str = r#"
 state_dir = "/var/lib/smsbridge"        # outbox database lives here
@@ -70,7 +71,7 @@ fn an_empty_file_gives_the_safe_defaults() {
     assert!(config.sms.national_languages.is_empty());
     assert!(!config.sms.concat_16bit);
     assert_eq!(config.simulator.modems, 1);
-    assert_eq!(config.simulator.profile, "generic");
+    assert_eq!(config.simulator.profile, smsbridge::sim::Profile::Generic);
     assert_eq!(config.simulator.send_latency, Duration::from_millis(1500));
     assert_eq!(
         config.outbox_path(),
@@ -174,7 +175,7 @@ fn every_key_can_be_set() {
         concat_16bit = true
         [simulator]
         modems = 4
-        profile = "quectel"
+        profile = "ec25"
         send_latency_ms = 0
         "#,
     )
@@ -189,9 +190,16 @@ fn every_key_can_be_set() {
         [1, 44, 49],
         "duplicates dropped"
     );
-    assert_eq!(config.sms.smsc.as_deref(), Some("+447785016005"));
-    assert_eq!(config.sms.national_languages, ["turkish", "portuguese"]);
+    assert_eq!(
+        config.sms.smsc.as_ref().map(|n| n.as_str()),
+        Some("+447785016005")
+    );
+    assert_eq!(
+        config.sms.national_languages,
+        [NationalLanguage::Turkish, NationalLanguage::Portuguese]
+    );
     assert_eq!(config.simulator.send_latency, Duration::ZERO);
+    assert_eq!(config.simulator.profile, smsbridge::sim::Profile::Ec25);
 }
 
 /// One refused configuration: the message must name `key` and say `what`.
@@ -380,6 +388,18 @@ fn bad_values_are_refused_naming_the_key() {
         "[simulator]\nmodems = 0",
         "simulator.modems",
         "between 1 and 16",
+    );
+    // Validated once, here: a language or profile the code lacks is a configuration error
+    // naming its key, not a failure later at start.
+    check_refused(
+        "[sms]\nnational_languages = [\"hindi\"]",
+        "sms.national_languages[0]",
+        "shift tables",
+    );
+    check_refused(
+        "[simulator]\nprofile = \"quectel\"",
+        "simulator.profile",
+        "unknown profile \"quectel\"; one of generic, sim800, ec25",
     );
     check_refused(
         "[simulator]\nprofile = \" \"",

@@ -1,0 +1,144 @@
+//! The secrets a configuration points to: the OwnID shared secret (systemd credential,
+//! file or environment) and SIM PINs. Nothing here logs a secret or puts one in an error.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::ownid::{SecretFormatError, SharedSecret};
+
+pub(super) fn read_pin(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|err| format!("cannot read it: {err}"))?;
+    let pin = text.trim();
+    if pin.is_empty() {
+        return Err("the file is empty".to_owned());
+    }
+    if !(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("a SIM PIN is 4 to 8 digits".to_owned());
+    }
+    Ok(pin.to_owned())
+}
+
+/// The environment variable that may hold the shared secret (base64).
+pub const SECRET_ENV: &str = "SMSBRIDGE_SHARED_SECRET";
+
+/// The systemd credential name (`LoadCredential=shared-secret:...`).
+pub const SECRET_CREDENTIAL: &str = "shared-secret";
+
+/// The secret and where it came from (for a log line; never log the secret).
+#[derive(Debug)]
+pub struct LoadedSecret {
+    pub secret: SharedSecret,
+    pub source: SecretSource,
+}
+
+/// Where a shared secret was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `$CREDENTIALS_DIRECTORY/shared-secret` (systemd `LoadCredential=`).
+    Credential(PathBuf),
+    /// The configured `ownid.shared_secret_file`.
+    File(PathBuf),
+    /// The `SMSBRIDGE_SHARED_SECRET` environment variable.
+    Environment,
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Credential(path) => write!(f, "systemd credential {}", path.display()),
+            SecretSource::File(path) => write!(f, "file {}", path.display()),
+            SecretSource::Environment => write!(f, "environment variable {SECRET_ENV}"),
+        }
+    }
+}
+
+/// Why no usable shared secret was loaded. The messages name the source, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read the shared secret from {origin}: {reason}")]
+    Unreadable {
+        origin: SecretSource,
+        reason: String,
+    },
+    #[error("the shared secret in {origin} is unusable: {error}")]
+    Format {
+        origin: SecretSource,
+        error: SecretFormatError,
+    },
+    #[error(
+        "no shared secret found: looked for {} (provide one of them)",
+        .looked.join(", ")
+    )]
+    NotFound { looked: Vec<String> },
+}
+
+/// Loads the shared secret from the first source that exists, in this order:
+/// `$CREDENTIALS_DIRECTORY/shared-secret` (a systemd credential), the file
+/// `shared_secret_file`, the environment variable `SMSBRIDGE_SHARED_SECRET`.
+///
+/// A source that does not exist is skipped; one that exists but cannot be read, is empty
+/// or is not base64 stops the search with an error naming it. This is a thin wrapper over
+/// [`load_secret_from`] that reads the process environment.
+pub fn load_secret(shared_secret_file: Option<&Path>) -> Result<LoadedSecret, SecretError> {
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
+    let env_secret = std::env::var_os(SECRET_ENV);
+    load_secret_from(
+        credentials.as_deref().map(Path::new),
+        shared_secret_file,
+        env_secret.as_deref(),
+    )
+}
+
+/// [`load_secret`] with the environment passed in: `credentials_directory` is the value
+/// of `$CREDENTIALS_DIRECTORY`, `env_secret` the value of `$SMSBRIDGE_SHARED_SECRET`.
+pub fn load_secret_from(
+    credentials_directory: Option<&Path>,
+    shared_secret_file: Option<&Path>,
+    env_secret: Option<&OsStr>,
+) -> Result<LoadedSecret, SecretError> {
+    let mut looked = Vec::new();
+    let candidates = [
+        credentials_directory.map(|dir| SecretSource::Credential(dir.join(SECRET_CREDENTIAL))),
+        shared_secret_file.map(|path| SecretSource::File(path.to_owned())),
+    ];
+    for origin in candidates.into_iter().flatten() {
+        let path = match &origin {
+            SecretSource::Credential(path) | SecretSource::File(path) => path.clone(),
+            SecretSource::Environment => continue,
+        };
+        match std::fs::read(&path) {
+            Ok(bytes) => return decode_secret(&bytes, origin),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => looked.push(origin.to_string()),
+            Err(err) => {
+                return Err(SecretError::Unreadable {
+                    origin,
+                    reason: err.to_string(),
+                });
+            }
+        }
+    }
+    match env_secret {
+        Some(value) => decode_secret(value.as_encoded_bytes(), SecretSource::Environment),
+        None => {
+            looked.push(SecretSource::Environment.to_string());
+            Err(SecretError::NotFound { looked })
+        }
+    }
+}
+
+fn decode_secret(bytes: &[u8], origin: SecretSource) -> Result<LoadedSecret, SecretError> {
+    // Base64 is ASCII; anything else is simply not base64 (and is not echoed back).
+    let text = std::str::from_utf8(bytes).map_err(|_| SecretError::Format {
+        origin: origin.clone(),
+        error: SecretFormatError::NotBase64,
+    })?;
+    match SharedSecret::from_base64(text) {
+        Ok(secret) => Ok(LoadedSecret {
+            secret,
+            source: origin,
+        }),
+        Err(error) => Err(SecretError::Format { origin, error }),
+    }
+}
