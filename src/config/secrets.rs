@@ -220,3 +220,63 @@ pub fn load_postgres_url(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "postgresql://smsbridge:s3cret-pw@db.example:5432/smsbridge";
+
+    #[test]
+    fn the_postgres_url_comes_from_url_file_then_the_credential_then_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("postgres-url");
+        std::fs::write(&file, format!("{URL}\n")).unwrap();
+        let creds = dir.path().join("creds");
+        std::fs::create_dir(&creds).unwrap();
+        std::fs::write(
+            creds.join(POSTGRES_URL_CREDENTIAL),
+            "postgres://c@h/credential",
+        )
+        .unwrap();
+        let env = OsStr::new("postgres://e@h/environment");
+
+        let (url, origin) = load_postgres_url(Some(&file), Some(&creds), Some(env)).unwrap();
+        assert_eq!(url, URL, "trimmed, from url_file first");
+        assert!(origin.starts_with("[store] url_file"), "{origin}");
+        let (url, origin) = load_postgres_url(None, Some(&creds), Some(env)).unwrap();
+        assert_eq!(url, "postgres://c@h/credential");
+        assert!(origin.starts_with("systemd credential"), "{origin}");
+        let empty_creds = dir.path().join("none");
+        let (url, origin) = load_postgres_url(None, Some(&empty_creds), Some(env)).unwrap();
+        assert_eq!(url, "postgres://e@h/environment");
+        assert_eq!(origin, "environment variable SMSBRIDGE_POSTGRES_URL");
+        let missing = load_postgres_url(None, None, None).unwrap_err().to_string();
+        assert!(missing.contains("[store] url_file"), "{missing}");
+    }
+
+    #[test]
+    fn a_bad_url_is_named_by_its_source_and_never_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("postgres-url");
+        std::fs::write(&file, "mysql://root:hunter2@db/x").unwrap();
+        let error = load_postgres_url(Some(&file), None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("[store] url_file"), "{error}");
+        assert!(
+            !error.contains("hunter2") && !error.contains("mysql"),
+            "{error}"
+        );
+        std::fs::write(&file, "  \n").unwrap();
+        let error = load_postgres_url(Some(&file), None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is empty"), "{error}");
+        let gone = dir.path().join("absent");
+        let error = load_postgres_url(Some(&gone), None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("cannot read it"), "{error}");
+    }
+}
