@@ -5,8 +5,8 @@
 //!
 //! Run under `scripts/with-postgres` (the README's test command does), which starts a
 //! throwaway PostgreSQL and exports `SMSBRIDGE_TEST_POSTGRES_URL`; every scenario creates
-//! its own database on it. The PostgreSQL restart scenario runs its own private server
-//! (`support::pg`). Leases are 3 s to keep the file fast; nothing here asserts a duration.
+//! its own database on it (`support::pg`; without the server the tests fail, saying how to
+//! run them). The PostgreSQL restart scenario runs its own private server. Leases are 3 s to keep the file fast; nothing here asserts a duration.
 
 mod support;
 
@@ -24,58 +24,6 @@ use support::{ServiceProcess, eventually, post_signed, sign, wait_for_200};
 const WAIT: Duration = Duration::from_secs(40);
 const LEASE_SECS: u64 = 3;
 const TOKEN: &str = "fleet-test-bearer-token";
-
-/// The admin URL of the throwaway server, or `None` (loudly) when the test is not run
-/// under `scripts/with-postgres`.
-fn postgres_url() -> Option<String> {
-    match std::env::var("SMSBRIDGE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!(
-                "\n*** SKIPPED: the fleet tests need PostgreSQL: run them as\n***   scripts/with-postgres cargo test --test fleet\n*** (SMSBRIDGE_TEST_POSTGRES_URL is not set)\n"
-            );
-            None
-        }
-    }
-}
-
-/// `url` with its database replaced by `database`.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    // postgresql://user@host:port/db: the path's last segment is the database.
-    let authority_end = base
-        .find("://")
-        .map(|i| i + 3)
-        .and_then(|start| base[start..].find('/').map(|j| start + j))
-        .unwrap_or(base.len());
-    let mut out = format!("{}/{database}", &base[..authority_end]);
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
-}
-
-/// A new, empty database on the server at `url`; its URL.
-fn fresh_database(url: &str, tag: &str) -> String {
-    let name = format!(
-        "fleet_{tag}_{}_{}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
-    let status = std::process::Command::new("psql")
-        .arg(url)
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
-        .arg(format!("CREATE DATABASE {name}"))
-        .stdout(Stdio::null())
-        .status()
-        .expect("psql runs (installed with PostgreSQL)");
-    assert!(status.success(), "CREATE DATABASE {name} failed");
-    with_database(url, &name)
-}
 
 /// One box of the fleet under test.
 struct BoxSpec {
@@ -302,8 +250,7 @@ fn spec(name: &'static str, modems: usize, latency_ms: u64) -> BoxSpec {
 /// box's idle modem, and `smsbridge message ID` says which box sent it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_rate_limit_and_idle_modems_are_fleet_wide() {
-    let Some(server) = postgres_url() else { return };
-    let url = fresh_database(&server, "shared");
+    let url = support::pg::fresh_database().await;
     let fleet = Fleet::start(
         &url,
         &[
@@ -446,8 +393,7 @@ async fn replay_rate_limit_and_idle_modems_are_fleet_wide() {
 /// had sent of the messages it held.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_box_killed_mid_send_loses_nothing() {
-    let Some(server) = postgres_url() else { return };
-    let url = fresh_database(&server, "kill");
+    let url = support::pg::fresh_database().await;
     let mut fleet = Fleet::start(
         &url,
         &[
@@ -525,8 +471,7 @@ async fn a_box_killed_mid_send_loses_nothing() {
 /// message another box took over, and counts the fencing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_box_sends_no_further_part_after_a_takeover() {
-    let Some(server) = postgres_url() else { return };
-    let url = fresh_database(&server, "stop");
+    let url = support::pg::fresh_database().await;
     let fleet = Fleet::start(
         &url,
         &[
@@ -584,11 +529,8 @@ async fn a_stalled_box_sends_no_further_part_after_a_takeover() {
 /// themselves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_under_load_loses_nothing() {
-    if postgres_url().is_none() {
-        return;
-    }
-    let server = support::pg::PrivateServer::start();
-    let url = fresh_database(&server.url(), "restart");
+    let server = tokio::task::block_in_place(support::pg::PrivateServer::start);
+    let url = support::pg::fresh_database_on(&server.admin_url()).await;
     let fleet = std::sync::Arc::new(
         Fleet::start(
             &url,
@@ -631,7 +573,7 @@ async fn postgres_restarted_under_load_loses_nothing() {
         })
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
-    server.stop();
+    tokio::task::block_in_place(|| server.stop());
     // Until every box says so.
     for b in &fleet.boxes {
         eventually(
@@ -650,7 +592,10 @@ async fn postgres_restarted_under_load_loses_nothing() {
         .await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    server.start();
+    tokio::task::block_in_place(|| {
+        server.start_again();
+        server.wait_ready(WAIT);
+    });
     for b in &fleet.boxes {
         wait_for_200(&fleet.client, &format!("http://{}/readyz", b.admin), WAIT).await;
     }

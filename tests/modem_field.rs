@@ -213,6 +213,7 @@ async fn with_two_modems_the_faulty_ones_messages_go_through_the_other() {
                 created_at_ms: now,
                 expires_at_ms: now + 600_000,
                 signature: None,
+                rate: None,
             })
             .await
             .expect("enqueued");

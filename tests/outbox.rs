@@ -26,6 +26,7 @@ fn message(to: &str, text: &str, parts: u8, signature: Option<&[u8]>) -> NewMess
         created_at_ms: T0,
         expires_at_ms: T0 + TTL,
         signature: signature.map(<[u8]>::to_vec),
+        rate: None,
     }
 }
 

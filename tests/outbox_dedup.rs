@@ -18,6 +18,7 @@ fn message(at_ms: i64) -> NewMessage {
         created_at_ms: at_ms,
         expires_at_ms: at_ms + 600_000,
         signature: None,
+        rate: None,
     }
 }
 

@@ -135,6 +135,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         created_at_ms: now,
                         expires_at_ms: now + ttl_ms,
                         signature: None,
+                        rate: None,
                     })
                     .await
                     .unwrap();

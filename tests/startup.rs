@@ -127,6 +127,7 @@ async fn an_outbox_with_an_overwritten_page_is_refused() {
                 created_at_ms: now,
                 expires_at_ms: now + 600_000,
                 signature: Some(format!("signature-{i:08}").into_bytes()),
+                rate: None,
             })
             .await
             .unwrap();

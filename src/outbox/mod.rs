@@ -1,7 +1,10 @@
-//! The durable outbox on SQLite: message states, retries, TTL, redaction, delivery reports.
+//! The durable outbox: message states, retries, TTL, redaction, delivery reports.
 //!
 //! The rest of the program holds an [`Outbox`], a cheap clonable handle with async methods.
-//! Behind it one writer thread owns the only database connection (rusqlite is blocking);
+//! It has two backends with the same behaviour: SQLite in `state_dir` (the embedded
+//! default, [`Outbox::open`]) and PostgreSQL shared by a fleet of boxes
+//! ([`Outbox::open_postgres`], see `postgres/mod.rs` for what differs: leases, fencing,
+//! the database's clock). On SQLite, one writer thread owns the only database connection (rusqlite is blocking);
 //! see `writer.rs` for the group commit that lets a burst of requests share one fsync.
 //! Every method answers only after its change is committed (durable: WAL with
 //! `synchronous=FULL`), so the HTTP layer may answer `202` as soon as
@@ -38,6 +41,7 @@
 //! Architecture invariant: this module knows nothing of HTTP, modems or JSON. Its domain
 //! types have no serde derives. It never logs a number or a text.
 
+mod postgres;
 mod retry;
 mod schema;
 mod store;
@@ -48,9 +52,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
+use std::time::Instant;
 
 use tokio::sync::{Notify, oneshot};
 
+pub use postgres::PgOptions;
 pub use retry::RetryPolicy;
 pub use schema::SCHEMA_VERSION;
 
@@ -145,6 +151,20 @@ pub struct NewMessage {
     /// after a restart, until the first one is purged. `None` for messages that did not
     /// come through the OwnID endpoint.
     pub signature: Option<Vec<u8>>,
+    /// The fleet-wide per-number rate limit, checked by PostgreSQL in the accepting
+    /// transaction. Ignored by SQLite (the HTTP layer's in-memory limiter does it there).
+    pub rate: Option<RateCheck>,
+}
+
+/// A per-number rate limit for [`NewMessage::rate`]: at most `limit` messages accepted
+/// for `key` within a sliding `window_ms`, fleet-wide. Refused with
+/// [`OutboxError::RateLimited`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateCheck {
+    /// A keyed hash of the number, never the number.
+    pub key: [u8; 32],
+    pub limit: u32,
+    pub window_ms: i64,
 }
 
 impl fmt::Debug for NewMessage {
@@ -159,6 +179,7 @@ impl fmt::Debug for NewMessage {
             .field("concat_ref", &self.concat_ref)
             .field("created_at_ms", &self.created_at_ms)
             .field("expires_at_ms", &self.expires_at_ms)
+            .field("rate", &self.rate.map(|r| (r.limit, r.window_ms)))
             .finish_non_exhaustive()
     }
 }
@@ -312,6 +333,8 @@ pub struct MessageSummary {
     pub final_at_ms: Option<i64>,
     /// The modem of the latest attempt.
     pub modem: Option<String>,
+    /// The box that made the latest attempt (PostgreSQL; `None` on SQLite).
+    pub node: Option<String>,
     pub last_error: Option<String>,
 }
 
@@ -410,6 +433,74 @@ pub struct OutboxStats {
     pub checkpoints: u64,
 }
 
+/// What [`Outbox::sweep`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Messages whose box's lease lapsed, taken back (queued again, or sent when every
+    /// part was recorded).
+    pub taken_over: u64,
+    /// Queued messages past their time to live, now `expired`.
+    pub expired: u64,
+}
+
+/// What a box tells the fleet about itself ([`Outbox::heartbeat`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The caller's description of its modems (opaque to the outbox; JSON in practice).
+    pub modems: String,
+    /// Messages this box is sending now.
+    pub queue_local: u64,
+}
+
+/// One box of the fleet as [`Outbox::fleet`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub name: String,
+    /// Its last heartbeat (Unix ms; the database's clock on PostgreSQL).
+    pub last_seen_ms: i64,
+    /// What its last heartbeat said about its modems.
+    pub modems: String,
+    /// Messages it was sending at its last heartbeat.
+    pub queue_local: u64,
+    /// This box.
+    pub this: bool,
+}
+
+/// Why [`Outbox::open_postgres`] could not connect, for one clear line at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectProblem {
+    /// The URL does not parse (or names an option this program does not know).
+    BadUrl,
+    /// No server answered at the address (refused, no route, DNS, timeout).
+    Unreachable,
+    /// The server refused the role or its password (SQLSTATE 28P01 / 28000).
+    Auth,
+    /// The role may connect but not create or use the tables (SQLSTATE 42501).
+    Permission,
+    /// TLS was asked for and failed (no TLS on the server, an untrusted certificate).
+    Tls,
+    Other,
+}
+
+impl ConnectProblem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectProblem::BadUrl => "bad URL",
+            ConnectProblem::Unreachable => "unreachable",
+            ConnectProblem::Auth => "authentication failed",
+            ConnectProblem::Permission => "permission denied",
+            ConnectProblem::Tls => "TLS failed",
+            ConnectProblem::Other => "error",
+        }
+    }
+}
+
+impl fmt::Display for ConnectProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Tuning of an [`Outbox`]; [`Default`] suits the service (`Config::outbox_options` fills
 /// it from the configuration).
 #[derive(Debug, Clone)]
@@ -471,6 +562,24 @@ pub enum OutboxError {
     /// The writer has stopped ([`Outbox::shutdown`]).
     #[error("the outbox is shut down")]
     Closed,
+    /// The database cannot be reached or the connection was lost (PostgreSQL): nothing
+    /// was committed by this call; `503` with `Retry-After`, readiness false.
+    #[error("the database is unavailable: {message}")]
+    Unavailable { message: String },
+    /// [`Outbox::open_postgres`] could not connect or set up the schema. The message
+    /// never contains the password.
+    #[error("cannot open the PostgreSQL outbox ({problem}): {message}")]
+    Connect {
+        problem: ConnectProblem,
+        message: String,
+    },
+    /// This box no longer holds the message's lease: another box took it over. Send no
+    /// further part of it.
+    #[error("another box took this message over (lease lost)")]
+    Fenced,
+    /// The number used its fleet-wide allowance ([`NewMessage::rate`]).
+    #[error("rate limited: retry after {retry_after_ms} ms")]
+    RateLimited { retry_after_ms: u64 },
 }
 
 impl From<rusqlite::Error> for OutboxError {
@@ -482,8 +591,15 @@ impl From<rusqlite::Error> for OutboxError {
 /// The handle to the outbox. Clone it freely; all clones talk to the same writer thread.
 #[derive(Clone)]
 pub struct Outbox {
-    tx: mpsc::Sender<Msg>,
+    backend: Backend,
     shared: Arc<Shared>,
+}
+
+#[derive(Clone)]
+enum Backend {
+    /// The channel to the SQLite writer thread.
+    Sqlite(mpsc::Sender<Msg>),
+    Postgres(Arc<postgres::PgStore>),
 }
 
 /// What the writer publishes for the handles to read without a round trip.
@@ -501,6 +617,22 @@ struct Shared {
     fail_writes: AtomicBool,
     /// The encoding plan stored with each message accepted from now on.
     plan: Mutex<Option<String>>,
+    /// This box's last heartbeat (SQLite keeps it here for [`Outbox::fleet`]).
+    beat: Mutex<Option<(Heartbeat, i64)>>,
+}
+
+impl Shared {
+    fn new(counts: QueueCounts) -> Shared {
+        Shared {
+            stats: Stats::default(),
+            counts: Mutex::new(counts),
+            due_work: Notify::new(),
+            writable: AtomicBool::new(true),
+            fail_writes: AtomicBool::new(false),
+            plan: Mutex::new(None),
+            beat: Mutex::new(None),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -525,14 +657,7 @@ impl Outbox {
         };
         let conn = schema::open(path, opts.busy_timeout).map_err(open_error)?;
         let counts = Ctx::load_counts(&conn).map_err(|e| open_error(e.to_string()))?;
-        let shared = Arc::new(Shared {
-            stats: Stats::default(),
-            counts: Mutex::new(counts),
-            due_work: Notify::new(),
-            writable: AtomicBool::new(true),
-            fail_writes: AtomicBool::new(false),
-            plan: Mutex::new(None),
-        });
+        let shared = Arc::new(Shared::new(counts));
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
             conn,
@@ -545,7 +670,39 @@ impl Outbox {
             .name("outbox-writer".to_owned())
             .spawn(move || writer.run(rx))
             .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
-        Ok(Outbox { tx, shared })
+        Ok(Outbox {
+            backend: Backend::Sqlite(tx),
+            shared,
+        })
+    }
+
+    /// Opens the outbox on the PostgreSQL database at `url` (a libpq URL; `sslmode=require`,
+    /// `verify-ca` or `verify-full` ask for TLS, always with the server's certificate
+    /// verified), creating or migrating the schema (safe when several boxes start at
+    /// once), and starts the LISTEN connection that rings [`Outbox::work_due`].
+    /// Fails with [`OutboxError::Connect`]; its message never holds the password.
+    pub async fn open_postgres(url: &str, opts: PgOptions) -> Result<Outbox, OutboxError> {
+        let shared = Arc::new(Shared::new(QueueCounts::default()));
+        let store = postgres::PgStore::open(url, opts, Arc::clone(&shared)).await?;
+        Ok(Outbox {
+            backend: Backend::Postgres(store),
+            shared,
+        })
+    }
+
+    /// "sqlite" or "postgres".
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    fn pg(&self) -> Option<&postgres::PgStore> {
+        match &self.backend {
+            Backend::Postgres(pg) => Some(pg),
+            Backend::Sqlite(_) => None,
+        }
     }
 
     /// Stores a new message as `queued`, durably, and returns its id.
@@ -554,9 +711,13 @@ impl Outbox {
     /// [`OutboxError::Duplicate`] when a message with the same signature exists.
     pub async fn enqueue(&self, msg: NewMessage) -> Result<MessageId, OutboxError> {
         let plan = self.shared.plan.lock().ok().and_then(|p| p.clone());
-        let id = self
-            .call(move |ctx| ctx.enqueue(msg, plan.as_deref()))
-            .await?;
+        let id = match self.pg() {
+            Some(pg) => pg.enqueue(msg, plan, None).await?.id,
+            None => {
+                self.call(move |ctx| ctx.enqueue(msg, plan.as_deref()))
+                    .await?
+            }
+        };
         self.announce_due_work();
         Ok(id)
     }
@@ -582,9 +743,13 @@ impl Outbox {
         until_ms: i64,
     ) -> Result<Enqueued, OutboxError> {
         let plan = self.shared.plan.lock().ok().and_then(|p| p.clone());
-        let enqueued = self
-            .call(move |ctx| ctx.enqueue_dedup(msg, plan.as_deref(), &key, until_ms))
-            .await?;
+        let enqueued = match self.pg() {
+            Some(pg) => pg.enqueue(msg, plan, Some((key, until_ms))).await?,
+            None => {
+                self.call(move |ctx| ctx.enqueue_dedup(msg, plan.as_deref(), &key, until_ms))
+                    .await?
+            }
+        };
         // A duplicate made nothing due; a new message did, as with `enqueue`.
         if !enqueued.duplicate {
             self.announce_due_work();
@@ -600,6 +765,9 @@ impl Outbox {
         key: [u8; 32],
         now_ms: i64,
     ) -> Result<Option<MessageId>, OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.dedup_lookup(key).await;
+        }
         self.call(move |ctx| ctx.dedup_lookup(&key, now_ms)).await
     }
 
@@ -611,6 +779,9 @@ impl Outbox {
         modem: &str,
         now_ms: i64,
     ) -> Result<Option<Claimed>, OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.claim(None, modem, now_ms).await;
+        }
         let modem = modem.to_owned();
         self.call(move |ctx| ctx.claim_next(&modem, now_ms)).await
     }
@@ -619,6 +790,9 @@ impl Outbox {
     /// for a dispatcher that chooses the modem per message (say, another one than
     /// [`Pending::last_modem`]) and then calls [`Outbox::claim`].
     pub async fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<Pending>, OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.due(now_ms, limit).await;
+        }
         self.call(move |ctx| ctx.due(now_ms, limit)).await
     }
 
@@ -630,6 +804,9 @@ impl Outbox {
         modem: &str,
         now_ms: i64,
     ) -> Result<Option<Claimed>, OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.claim(Some(id), modem, now_ms).await;
+        }
         let modem = modem.to_owned();
         self.call(move |ctx| ctx.claim(id, &modem, now_ms)).await
     }
@@ -644,6 +821,9 @@ impl Outbox {
         mr: u8,
         now_ms: i64,
     ) -> Result<(), OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.mark_part_sent(id, part_index, mr).await;
+        }
         self.call(move |ctx| ctx.mark_part_sent(id, part_index, mr, now_ms))
             .await
     }
@@ -659,6 +839,9 @@ impl Outbox {
         concat_ref: u16,
         why: &str,
     ) -> Result<bool, OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.restart_whole(id, concat_ref, why).await;
+        }
         let why = why.to_owned();
         self.call(move |ctx| ctx.restart_whole(id, concat_ref, &why))
             .await
@@ -673,6 +856,9 @@ impl Outbox {
         mrs: &[u8],
         now_ms: i64,
     ) -> Result<(), OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.mark_sent(id, mrs).await;
+        }
         let mrs = mrs.to_vec();
         self.call(move |ctx| ctx.mark_sent(id, &mrs, now_ms)).await
     }
@@ -687,10 +873,14 @@ impl Outbox {
         sent: &[u8],
         now_ms: i64,
     ) -> Result<RetryOutcome, OutboxError> {
-        let (error, sent) = (error.to_owned(), sent.to_vec());
-        let outcome = self
-            .call(move |ctx| ctx.mark_retry(id, &error, &sent, now_ms))
-            .await?;
+        let outcome = match self.pg() {
+            Some(pg) => pg.mark_retry(id, error, sent, now_ms).await?,
+            None => {
+                let (error, sent) = (error.to_owned(), sent.to_vec());
+                self.call(move |ctx| ctx.mark_retry(id, &error, &sent, now_ms))
+                    .await?
+            }
+        };
         if matches!(outcome, RetryOutcome::Scheduled { .. }) {
             self.announce_due_work();
         }
@@ -705,6 +895,9 @@ impl Outbox {
         sent: &[u8],
         now_ms: i64,
     ) -> Result<(), OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.mark_final(id, MessageState::Failed, error, sent).await;
+        }
         let (error, sent) = (error.to_owned(), sent.to_vec());
         self.call(move |ctx| ctx.mark_final(id, MessageState::Failed, &error, &sent, now_ms))
             .await
@@ -720,6 +913,9 @@ impl Outbox {
         sent: &[u8],
         now_ms: i64,
     ) -> Result<(), OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.mark_final(id, MessageState::Unknown, error, sent).await;
+        }
         let (error, sent) = (error.to_owned(), sent.to_vec());
         self.call(move |ctx| ctx.mark_final(id, MessageState::Unknown, &error, &sent, now_ms))
             .await
@@ -728,7 +924,86 @@ impl Outbox {
     /// Expires every queued message whose `expires_at` is at or before `now_ms` (redacting
     /// it) and returns their ids. Messages being sent are left to finish.
     pub async fn expire_due(&self, now_ms: i64) -> Result<Vec<MessageId>, OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.expire_due().await;
+        }
         self.call(move |ctx| ctx.expire_due(now_ms)).await
+    }
+
+    /// Takes over lapsed leases and expires queued messages past their time to live
+    /// (PostgreSQL: on the database's clock, `now_ms` unused; idempotent and safe on
+    /// several boxes at once). A lapsed message goes back to `queued`, due now; if some of
+    /// its parts were already accepted they came from the dead box's modem, so the message
+    /// is `sent` when every part is recorded, else started over whole under a new
+    /// concatenation reference. SQLite: [`Outbox::expire_due`], `taken_over` 0.
+    pub async fn sweep(&self, now_ms: i64) -> Result<Swept, OutboxError> {
+        match self.pg() {
+            Some(pg) => pg.sweep().await,
+            None => Ok(Swept {
+                taken_over: 0,
+                expired: self.expire_due(now_ms).await?.len() as u64,
+            }),
+        }
+    }
+
+    /// Extends this box's lease on a message it is sending (PostgreSQL: to the database's
+    /// `now()` plus the lease). [`OutboxError::Fenced`] if another box took it over.
+    /// SQLite: `Ok` at once.
+    pub async fn renew(&self, id: MessageId) -> Result<(), OutboxError> {
+        match self.pg() {
+            Some(pg) => pg.renew(id).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Whether this box's lease on `id` was confirmed (claimed or renewed) less than half
+    /// a lease ago, on this process's monotonic clock; no round trip. Not fresh: call
+    /// [`Outbox::renew`] before sending another part. SQLite: always true.
+    pub fn lease_fresh(&self, id: MessageId) -> bool {
+        self.pg()
+            .is_none_or(|pg| pg.lease_fresh(id, Instant::now()))
+    }
+
+    /// The lease a claim gets (PostgreSQL); `None` on SQLite, which has none.
+    pub fn lease_duration(&self) -> Option<std::time::Duration> {
+        self.pg().map(|pg| pg.lease())
+    }
+
+    /// Records this box's heartbeat: its row in the fleet's table (PostgreSQL, with the
+    /// database's `now()`); SQLite keeps it in memory for [`Outbox::fleet`].
+    pub async fn heartbeat(&self, beat: Heartbeat) -> Result<(), OutboxError> {
+        match self.pg() {
+            Some(pg) => pg.heartbeat(&beat).await,
+            None => {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                if let Ok(mut last) = self.shared.beat.lock() {
+                    *last = Some((beat, now_ms));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Every box of the fleet with its last heartbeat, by name. SQLite: this box alone
+    /// (named "local"; its modems from the last heartbeat).
+    pub async fn fleet(&self) -> Result<Vec<NodeStatus>, OutboxError> {
+        match self.pg() {
+            Some(pg) => pg.fleet().await,
+            None => {
+                let last = self.shared.beat.lock().ok().and_then(|b| b.clone());
+                let (beat, at) = last.unwrap_or_default();
+                Ok(vec![NodeStatus {
+                    name: "local".to_owned(),
+                    last_seen_ms: at,
+                    modems: beat.modems,
+                    queue_local: beat.queue_local,
+                    this: true,
+                }])
+            }
+        }
     }
 
     /// Records a status report from `modem` for message reference `mr`: finds the part most
@@ -742,6 +1017,9 @@ impl Outbox {
         state: DeliveryState,
         now_ms: i64,
     ) -> Result<Option<MessageId>, OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.record_delivery(modem, mr, status_code, state).await;
+        }
         let modem = modem.to_owned();
         self.call(move |ctx| ctx.record_delivery(&modem, mr, status_code, state, now_ms))
             .await
@@ -751,7 +1029,10 @@ impl Outbox {
     /// `now_ms`, keeping its recorded parts, so the parts not yet confirmed are sent again
     /// (at least once; a part that went out without being recorded is sent twice).
     pub async fn recover(&self, now_ms: i64) -> Result<Recovered, OutboxError> {
-        let recovered = self.call(move |ctx| ctx.recover(now_ms)).await?;
+        let recovered = match self.pg() {
+            Some(pg) => pg.recover().await?,
+            None => self.call(move |ctx| ctx.recover(now_ms)).await?,
+        };
         if recovered.requeued > 0 || recovered.queued > 0 {
             self.announce_due_work();
         }
@@ -763,6 +1044,9 @@ impl Outbox {
     /// [`Outbox::expire_due`] has work now. Messages already due are not included: they
     /// wait for a modem, not for a time. `None` when nothing is queued.
     pub async fn next_due_at(&self, now_ms: i64) -> Result<Option<i64>, OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.next_due_at(now_ms).await;
+        }
         self.call(move |ctx| ctx.next_due_at(now_ms)).await
     }
 
@@ -780,24 +1064,35 @@ impl Outbox {
     /// Messages sent per minute over `[from_ms, to_ms)`, oldest minute first (the status
     /// page's chart).
     pub async fn sent_per_minute(&self, from_ms: i64, to_ms: i64) -> Result<Vec<u64>, OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.sent_per_minute(from_ms, to_ms).await;
+        }
         self.call(move |ctx| ctx.sent_per_minute(from_ms, to_ms))
             .await
     }
 
     pub async fn recent(&self, limit: usize) -> Result<Vec<MessageSummary>, OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.summaries(None, limit).await;
+        }
         self.call(move |ctx| ctx.summaries(None, limit)).await
     }
 
     /// One message's summary, if it exists.
     pub async fn message(&self, id: MessageId) -> Result<Option<MessageSummary>, OutboxError> {
-        self.call(move |ctx| ctx.summaries(Some(id), 1))
-            .await
-            .map(|found| found.into_iter().next())
+        let found = match self.pg() {
+            Some(pg) => pg.summaries(Some(id), 1).await?,
+            None => self.call(move |ctx| ctx.summaries(Some(id), 1)).await?,
+        };
+        Ok(found.into_iter().next())
     }
 
     /// Deletes final messages that reached their final state before `older_than_ms` (now
     /// minus the retention period) and returns how many.
     pub async fn purge(&self, older_than_ms: i64) -> Result<u64, OutboxError> {
+        if let Some(pg) = self.pg() {
+            return pg.purge(older_than_ms).await;
+        }
         self.call(move |ctx| ctx.purge(older_than_ms)).await
     }
 
@@ -805,9 +1100,12 @@ impl Outbox {
     /// texts are then gone from the WAL too. The writer does this by itself shortly after
     /// each redaction; this is for tests and shutdown paths that must not wait.
     pub async fn checkpoint(&self) -> Result<(), OutboxError> {
+        let Backend::Sqlite(tx) = &self.backend else {
+            // PostgreSQL: nothing of the kind to force; see the README on VACUUM.
+            return Ok(());
+        };
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Msg::Checkpoint(reply))
+        tx.send(Msg::Checkpoint(reply))
             .map_err(|_| OutboxError::Closed)?;
         answer.await.map_err(|_| OutboxError::Closed)?
     }
@@ -815,9 +1113,15 @@ impl Outbox {
     /// Commits what was asked before, checkpoints, closes the database and stops the
     /// writer. Later calls on any clone fail with [`OutboxError::Closed`].
     pub async fn shutdown(&self) -> Result<(), OutboxError> {
+        let tx = match &self.backend {
+            Backend::Sqlite(tx) => tx,
+            Backend::Postgres(pg) => {
+                pg.shutdown().await;
+                return Ok(());
+            }
+        };
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Msg::Shutdown(reply))
+        tx.send(Msg::Shutdown(reply))
             .map_err(|_| OutboxError::Closed)?;
         answer.await.map_err(|_| OutboxError::Closed)
     }
@@ -862,9 +1166,11 @@ impl Outbox {
         T: Send + 'static,
         F: FnOnce(&mut Ctx<'_>) -> Result<T, OutboxError> + Send + 'static,
     {
+        let Backend::Sqlite(tx) = &self.backend else {
+            return Err(OutboxError::Closed);
+        };
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Msg::Job(Box::new(Call { op, reply })))
+        tx.send(Msg::Job(Box::new(Call { op, reply })))
             .map_err(|_| OutboxError::Closed)?;
         self.shared.stats.submitted.fetch_add(1, Ordering::Relaxed);
         answer.await.map_err(|_| OutboxError::Closed)?

@@ -520,6 +520,7 @@ impl Ctx<'_> {
                     sent_at_ms: row.get(7)?,
                     final_at_ms: row.get(8)?,
                     modem: row.get(9)?,
+                    node: None,
                     last_error: row.get(10)?,
                     delivery: (recorded > 0).then_some(DeliverySummary {
                         state: if failed > 0 {

@@ -2,6 +2,8 @@
 //! HTTP, and running the service as a child process.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
