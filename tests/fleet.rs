@@ -164,6 +164,19 @@ impl Fleet {
         body["id"].as_str().unwrap().parse().unwrap()
     }
 
+    /// Waits until every modem of box `box_index` is idle (ready, not sending).
+    async fn wait_idle(&self, box_index: usize) {
+        eventually(WAIT, "the box's modems idle", async || {
+            let status = support::api_status(&self.client, self.boxes[box_index].admin).await?;
+            status["modems"]
+                .as_array()?
+                .iter()
+                .all(|m| m["state"] == "ready")
+                .then_some(())
+        })
+        .await;
+    }
+
     async fn metric(&self, box_index: usize, prefix: &str) -> Option<f64> {
         let text = self
             .client
@@ -320,7 +333,8 @@ async fn replay_rate_limit_and_idle_modems_are_fleet_wide() {
     })
     .await;
     let mut busy = false;
-    for i in 0..10 {
+    for i in 0..30 {
+        fleet.wait_idle(0).await;
         let filler = number(1, 100 + i);
         assert_eq!(
             fleet.post(0, &filler, "Your code is 333333").await.status(),
@@ -485,7 +499,8 @@ async fn a_stalled_box_sends_no_further_part_after_a_takeover() {
     // A four-part message box-a's own modem is sending.
     let text = "Your code is 123456. ".repeat(30);
     let mut held = None;
-    for i in 0..10 {
+    for i in 0..30 {
+        fleet.wait_idle(0).await;
         let n = number(3, i);
         assert_eq!(fleet.post(0, &n, &text).await.status(), 202);
         let first = eventually(WAIT, "the first part at a modem", async || {
