@@ -668,3 +668,115 @@ async fn postgres_restarted_under_load_loses_nothing() {
         outcomes.iter().filter(|(_, s)| s.is_none()).count()
     );
 }
+
+/// Starts one box on `url` and returns it with what it printed on stderr, read by a thread.
+fn start_logged(
+    dir: &std::path::Path,
+    url: &str,
+) -> (
+    ServiceProcess,
+    SocketAddr,
+    SocketAddr,
+    std::sync::Arc<std::sync::Mutex<String>>,
+) {
+    let url_file = dir.join("postgres-url");
+    std::fs::write(&url_file, format!("{url}\n")).unwrap();
+    let extra = format!(
+        "[store]\nbackend = \"postgres\"\nurl_file = {:?}\nlease_secs = {LEASE_SECS}\n[node]\nname = \"box-x\"\n",
+        url_file.display().to_string()
+    );
+    let (config, public, admin) = support::write_config(dir, &[], &extra);
+    let mut process = ServiceProcess::start_logging(&config, "info", Stdio::piped());
+    let stderr = process.child.stderr.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let mut all = sink.lock().unwrap();
+            all.push_str(&line);
+            all.push('\n');
+        }
+    });
+    (process, public, admin, seen)
+}
+
+/// A wrong password stops `serve` with one line naming where the URL came from, exit 78,
+/// and the password in no line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_a_configuration_error_naming_the_key() {
+    let url = support::pg::fresh_database().await;
+    let wrong = support::pg::with_user(&url, "smsbridge_nobody", "not-the-Passw0rd");
+    let dir = tempfile::tempdir().unwrap();
+    let (mut process, _, _, seen) = start_logged(dir.path(), &wrong);
+    let status = tokio::task::block_in_place(|| process.child.wait()).unwrap();
+    assert_eq!(status.code(), Some(78), "exit status of a refused password");
+    let log = eventually(WAIT, "the log read", async || {
+        let log = seen.lock().unwrap().clone();
+        log.contains("cannot start").then_some(log)
+    })
+    .await;
+    let line = log.lines().find(|l| l.contains("cannot start")).unwrap();
+    assert!(line.contains("[store] url_file"), "{line}");
+    assert!(line.contains("refused the role or its password"), "{line}");
+    assert!(
+        !log.contains("not-the-Passw0rd"),
+        "the password reached the log"
+    );
+}
+
+/// PostgreSQL unreachable at start: `serve` keeps starting, both listeners answer 503
+/// (`/readyz` says why), and it goes on by itself once the database answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_at_start_is_waited_for() {
+    let server = tokio::task::block_in_place(support::pg::PrivateServer::start);
+    let url = support::pg::fresh_database_on(&server.admin_url()).await;
+    tokio::task::block_in_place(|| server.stop());
+    let dir = tempfile::tempdir().unwrap();
+    let (_process, public, admin, seen) = start_logged(dir.path(), &url);
+    let client = reqwest::Client::new();
+    let why = eventually(WAIT, "readyz answering 503", async || {
+        let r = client
+            .get(format!("http://{admin}/readyz"))
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 503).then_some(())?;
+        r.text().await.ok()
+    })
+    .await;
+    assert!(why.contains("PostgreSQL cannot be reached"), "{why}");
+    let refused = support::post_signed(
+        &client,
+        &format!("http://{public}/ownid/sms"),
+        &support::body("+447400123456", "Your code is 123456"),
+    )
+    .await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(seen.lock().unwrap().contains("[store] url_file"));
+
+    tokio::task::block_in_place(|| {
+        server.start_again();
+        server.wait_ready(WAIT);
+    });
+    // No modem here, so readiness stays 503 for that reason; the status answers once the
+    // store is open.
+    let status = eventually(WAIT, "the service started after all", async || {
+        support::api_status(&client, admin)
+            .await
+            .filter(|s| s.get("fleet").is_some())
+    })
+    .await;
+    assert_eq!(status["node"], "box-x");
+    let accepted = support::post_signed(
+        &client,
+        &format!("http://{public}/ownid/sms"),
+        &support::body("+447400123456", "Your code is 123456"),
+    )
+    .await;
+    assert_eq!(accepted.status(), 202, "within the no-modem grace period");
+}

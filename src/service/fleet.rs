@@ -45,6 +45,8 @@ pub(super) async fn open_postgres(
     let options = || PgOptions {
         node: node.to_owned(),
         lease: config.store.lease,
+        // `[queue]`'s depth limit and retry schedule, as on SQLite.
+        outbox: config.outbox_options(),
         ..PgOptions::default()
     };
     let mut interim: Option<Interim> = None;
