@@ -1047,3 +1047,180 @@ async fn open_errors_name_the_problem_and_never_the_password() {
     let (problem, message) = connect_problem(Outbox::open_postgres(&weak, opts()).await);
     assert_eq!(problem, ConnectProblem::Permission, "{message}");
 }
+
+/// Row versions (live or dead, every item on every page) of the messages table that hold
+/// `needle`, read with pageinspect as the superuser: what a forensic look at the table
+/// would find, beyond what queries see.
+async fn versions_holding(url: &str, needle: &str) -> i64 {
+    sql_rows(
+        url,
+        &format!(
+            "SELECT count(*)
+             FROM generate_series(0, pg_relation_size('messages') / 8192 - 1) AS p,
+                  LATERAL heap_page_items(get_raw_page('messages', p::int)) AS item
+             WHERE position('{needle}'::bytea IN item.t_data) > 0"
+        ),
+    )
+    .await[0]
+        .get(0)
+}
+
+#[tokio::test]
+async fn the_sweep_vacuums_redacted_row_versions_out_of_the_table() {
+    let url = pg::fresh_database().await;
+    pg::execute(&url, "CREATE EXTENSION pageinspect").await;
+    let mut opts = pg_options("a", OutboxOptions::default(), Duration::from_secs(30));
+    opts.vacuum_every = Duration::ZERO;
+    let ob = Outbox::open_postgres(&url, opts).await.unwrap();
+    let id = ob
+        .enqueue(message(US, "code 918273", 1, None))
+        .await
+        .unwrap();
+    ob.claim(id, "m0", now()).await.unwrap().unwrap();
+    ob.mark_sent(id, &[1], now()).await.unwrap();
+    // Invisible to every query at once...
+    let visible = sql_rows(
+        &url,
+        "SELECT id FROM messages WHERE body IS NOT NULL OR recipient LIKE '%5550123'",
+    )
+    .await;
+    assert_eq!(visible.len(), 0);
+    // ...but the old row versions are still in the table until VACUUM prunes them.
+    assert!(
+        versions_holding(&url, "code 918273").await > 0,
+        "dead versions are there"
+    );
+    ob.sweep(now()).await.unwrap();
+    let mut left = (1, 1);
+    for _ in 0..100 {
+        left = (
+            versions_holding(&url, "code 918273").await,
+            versions_holding(&url, US).await,
+        );
+        if left == (0, 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        left,
+        (0, 0),
+        "no row version holds the text or the number after VACUUM"
+    );
+}
+
+/// Writes a test CA and a server certificate for 127.0.0.1 (openssl) into `dir`; the
+/// server settings that use them.
+fn tls_files(dir: &std::path::Path) -> Vec<String> {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"]);
+    ca.extend(["-subj", "/CN=smsbridge test CA"]);
+    openssl(&ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(&csr);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    vec![
+        "ssl=on".to_owned(),
+        format!("ssl_cert_file={}", dir.join("server.pem").display()),
+        format!("ssl_key_file={}", dir.join("server.key").display()),
+    ]
+}
+
+#[tokio::test]
+async fn tls_when_the_url_asks_for_it_with_the_certificate_verified() {
+    let server = tokio::task::spawn_blocking(|| pg::PrivateServer::start_with(tls_files))
+        .await
+        .unwrap();
+    let url = pg::fresh_database_on(&server.admin_url()).await;
+    let ca = server.dir().join("ca.pem");
+    let opts = |node: &str| pg_options(node, OutboxOptions::default(), Duration::from_secs(30));
+
+    // verify-full against the test CA: TLS, and it works.
+    let verified = format!("{url}?sslmode=verify-full&sslrootcert={}", ca.display());
+    let ob = Outbox::open_postgres(&verified, opts("tls"))
+        .await
+        .unwrap_or_else(|e| panic!("TLS open: {e}"));
+    let id = ob.enqueue(message(US, TEXT, 1, None)).await.unwrap();
+    assert!(ob.claim(id, "m0", now()).await.unwrap().is_some());
+    let encrypted = sql_rows(
+        &url,
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+         WHERE a.application_name LIKE 'smsbridge:tls%' AND s.ssl",
+    )
+    .await[0]
+        .get::<_, i64>(0);
+    assert!(encrypted >= 1, "the box's connections use TLS");
+    let plain = sql_rows(
+        &url,
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+         WHERE a.application_name LIKE 'smsbridge:tls%' AND NOT s.ssl",
+    )
+    .await[0]
+        .get::<_, i64>(0);
+    assert_eq!(plain, 0, "no plaintext connection of the TLS box");
+
+    // require, but the server's CA is not in the system's store: refused, not unverified.
+    let unverified = format!("{url}?sslmode=require");
+    let (problem, message) = connect_problem(Outbox::open_postgres(&unverified, opts("x")).await);
+    assert_eq!(problem, ConnectProblem::Tls, "{message}");
+    eprintln!("untrusted certificate: {message}");
+
+    // No sslmode: plaintext, as libpq's default would fall back to on a server without TLS.
+    Outbox::open_postgres(&url, opts("plain")).await.unwrap();
+}

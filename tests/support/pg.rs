@@ -149,11 +149,20 @@ pub struct PrivateServer {
     bin: PathBuf,
     port: u16,
     password: String,
+    /// More `-c name=value` settings for the server.
+    settings: Vec<String>,
 }
 
 impl PrivateServer {
     /// initdb in a fresh temporary directory and start on a free loopback port.
     pub fn start() -> PrivateServer {
+        PrivateServer::start_with(|_| Vec::new())
+    }
+
+    /// Like [`start`](Self::start), with more server settings (`name=value`), made by
+    /// `settings` from the server's directory once it exists (owned by the server's user),
+    /// e.g. TLS files written there.
+    pub fn start_with(settings: impl FnOnce(&Path) -> Vec<String>) -> PrivateServer {
         let bin = pg_bin();
         let dir = tempfile::Builder::new()
             .prefix("smsbridge-private-pg.")
@@ -201,11 +210,18 @@ impl PrivateServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        let settings = settings(dir.path());
+        if is_root() {
+            let mut c = Command::new("chown");
+            c.arg("-R").arg("postgres:").arg(dir.path());
+            run(c, "chown the server directory");
+        }
         let server = PrivateServer {
             dir,
             bin,
             port,
             password,
+            settings,
         };
         server.start_again();
         server
@@ -217,6 +233,10 @@ impl PrivateServer {
             "postgresql://smsbridge_admin:{}@127.0.0.1:{}/postgres",
             self.password, self.port
         )
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     pub fn port(&self) -> u16 {
@@ -232,9 +252,13 @@ impl PrivateServer {
             .arg(self.dir.path().join("server.log"))
             .args(["-w", "-t", "30", "-o"])
             .arg(format!(
-                "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=off",
+                "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=off{}",
                 self.port,
-                self.dir.path().display()
+                self.dir.path().display(),
+                self.settings
+                    .iter()
+                    .map(|s| format!(" -c {s}"))
+                    .collect::<String>()
             ))
             .arg("start");
         run(cmd, "pg_ctl start");

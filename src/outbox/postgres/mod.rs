@@ -59,6 +59,8 @@ const LOCK_RATE: i32 = 0x534d_5301;
 const LOCK_DEDUP: i32 = 0x534d_5302;
 /// The cleanup of expired dedup keys and rate events: one box at a time.
 const LOCK_CLEANUP: i64 = 0x534d_5342_0000_0002;
+/// The VACUUM of the messages table: one box at a time.
+const LOCK_VACUUM: i64 = 0x534d_5342_0000_0003;
 
 /// Settings of the PostgreSQL backend.
 #[derive(Debug, Clone)]
@@ -75,6 +77,9 @@ pub struct PgOptions {
     pub connect_timeout: Duration,
     /// How long one operation may take before it is given up as [`OutboxError::Unavailable`].
     pub op_timeout: Duration,
+    /// The sweep runs `VACUUM messages` when neither it nor autovacuum did for this long
+    /// (one box at a time): redacted row versions stay in the table's pages until then.
+    pub vacuum_every: Duration,
 }
 
 impl Default for PgOptions {
@@ -90,6 +95,7 @@ impl Default for PgOptions {
             outbox: OutboxOptions::default(),
             connect_timeout: Duration::from_secs(5),
             op_timeout: Duration::from_secs(10),
+            vacuum_every: Duration::from_secs(300),
         }
     }
 }
@@ -132,6 +138,9 @@ pub(crate) struct PgStore {
     refresh: Arc<Notify>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     closed: AtomicBool,
+    /// When this box last looked whether a VACUUM is due, and whether one runs now.
+    vacuum_checked: Mutex<Option<Instant>>,
+    vacuuming: Arc<AtomicBool>,
 }
 
 impl Drop for PgStore {
@@ -401,6 +410,8 @@ impl PgStore {
             refresh,
             tasks: Mutex::new(vec![listener, refresher]),
             closed: AtomicBool::new(false),
+            vacuum_checked: Mutex::new(None),
+            vacuuming: Arc::new(AtomicBool::new(false)),
         }))
     }
 
@@ -1220,6 +1231,7 @@ impl PgStore {
             if requeued > 0 {
                 self.shared.due_work.notify_one();
             }
+            self.maybe_vacuum();
             Ok(Swept {
                 taken_over: completed + requeued,
                 expired: expired.len() as u64,
@@ -1517,6 +1529,33 @@ impl PgStore {
         .await
     }
 
+    /// Starts a `VACUUM messages` in the background when this box has not looked for
+    /// `vacuum_every` and none runs: redacted row versions (full number, text) are dead
+    /// tuples, invisible to queries but in the table's pages, until VACUUM prunes them.
+    fn maybe_vacuum(&self) {
+        let due = self.vacuum_checked.lock().is_ok_and(|mut checked| {
+            let due = checked.is_none_or(|at| at.elapsed() >= self.opts.vacuum_every);
+            if due {
+                *checked = Some(Instant::now());
+            }
+            due
+        });
+        if !due || self.vacuuming.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (pool, every, flag) = (
+            self.pool.clone(),
+            self.opts.vacuum_every,
+            Arc::clone(&self.vacuuming),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = vacuum(&pool, every).await {
+                tracing::warn!(%error, "VACUUM of the outbox table failed");
+            }
+            flag.store(false, Ordering::SeqCst);
+        });
+    }
+
     pub(crate) async fn shutdown(&self) {
         self.closed.store(true, Ordering::Relaxed);
         if let Ok(tasks) = self.tasks.lock() {
@@ -1526,6 +1565,37 @@ impl PgStore {
         }
         self.pool.close();
     }
+}
+
+/// `VACUUM messages` unless another box is at it or it (or autovacuum) ran within `every`.
+async fn vacuum(pool: &Pool, every: Duration) -> Result<(), OutboxError> {
+    let client = pool.get().await?;
+    let locked: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_VACUUM])
+        .await?
+        .get(0);
+    if !locked {
+        return Ok(());
+    }
+    let recent: bool = client
+        .query_one(
+            "SELECT coalesce(bool_or(greatest(last_vacuum, last_autovacuum)
+                                     > now() - make_interval(secs => $1)), false)
+             FROM pg_stat_user_tables
+             WHERE relname = 'messages' AND schemaname = current_schema()",
+            &[&every.as_secs_f64()],
+        )
+        .await?
+        .get(0);
+    let result = if recent {
+        Ok(())
+    } else {
+        client.batch_execute("VACUUM messages").await
+    };
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_VACUUM])
+        .await;
+    Ok(result?)
 }
 
 /// Keeps the fleet-wide counts fresh: after each of this box's operations and each NOTIFY
