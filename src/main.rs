@@ -155,7 +155,7 @@ struct SimulateArgs {
     /// Make a symlink to the pseudo-terminal at this path.
     #[arg(long)]
     link: Option<PathBuf>,
-    /// The modem to imitate: generic, sim800, ec25 or e3372.
+    /// The modem to imitate: generic, sim800, ec25, e3372, sim7080, sim7600, sim7670 or lara.
     #[arg(long, default_value = "generic")]
     profile: smsbridge::sim::Profile,
     /// Milliseconds from the PDU to the +CMGS answer (default: the profile's own).

@@ -117,23 +117,16 @@ pub fn sign(secret: &SharedSecret, body: &[u8], timestamp: &str) -> String {
 /// A request whose signature matched and whose timestamp is fresh.
 ///
 /// Only [`verify`] makes one. It carries what replay protection needs: the signature bytes
-/// (store them with the message, a second request with the same signature is a replay)
-/// and the timestamp.
+/// (store them with the message, a second request with the same signature is a replay).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     signature: [u8; SIGNATURE_LEN],
-    timestamp_ms: u64,
 }
 
 impl Verified {
     /// The decoded signature: a unique key for the request.
     pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
         &self.signature
-    }
-
-    /// The request's `ownid-timestamp`, in Unix epoch milliseconds.
-    pub fn timestamp_ms(&self) -> u64 {
-        self.timestamp_ms
     }
 }
 
@@ -222,10 +215,7 @@ pub fn verify(
             ahead_ms: timestamp_ms - now_ms,
         });
     }
-    Ok(Verified {
-        signature,
-        timestamp_ms,
-    })
+    Ok(Verified { signature })
 }
 
 /// Parses a timestamp header: decimal digits only (no sign, no spaces), fitting in a `u64`.

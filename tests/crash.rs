@@ -7,9 +7,8 @@ mod support;
 use std::time::Duration;
 
 use smsbridge::sim::profile::Profile;
-use smsbridge::sim::pty::SimConfig;
 use support::{
-    ServiceProcess, api_status, body, eventually, post_signed, queue_count, wait_for_200,
+    ServiceProcess, api_status, body, eventually, post_signed, queue_count, sim_at, wait_for_200,
     write_config,
 };
 
@@ -36,9 +35,7 @@ async fn queued_messages_survive_kill_9() {
     }
     service.kill_9();
 
-    let mut sim = SimConfig::fast(Profile::Generic);
-    sim.link = Some(link);
-    let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
+    let sim = sim_at(&link, Profile::Generic, None).await;
     let _service = ServiceProcess::start(&config);
     eventually(WAIT, "5 messages sent after the restart", async || {
         let status = api_status(&client, admin).await?;
@@ -62,11 +59,8 @@ async fn queued_messages_survive_kill_9() {
 async fn a_message_being_sent_during_kill_9_is_sent_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("modem0");
-    let mut sim = SimConfig::fast(Profile::Generic);
-    sim.link = Some(link.clone());
     // Slow enough that the service is killed between the PDU and the network's answer.
-    sim.modem.send_latency = Duration::from_secs(3);
-    let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
+    let sim = sim_at(&link, Profile::Generic, Some(Duration::from_secs(3))).await;
     let (config, public, admin) = write_config(dir.path(), &[link], "");
     let client = reqwest::Client::new();
     let mut service = ServiceProcess::start(&config);

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use smsbridge::sim::model::Fault;
 use smsbridge::sim::profile::Profile;
-use smsbridge::sim::pty::{SimConfig, SimHandle};
+use smsbridge::sim::pty::SimHandle;
 use support::{
-    ServiceProcess, api_status, body, eventually, post_signed, wait_for_200, write_config,
+    ServiceProcess, api_status, body, eventually, post_signed, sim_at, wait_for_200, write_config,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -37,9 +37,7 @@ async fn send_three_parts(
     fault: Fault,
 ) -> (SimHandle, ServiceProcess, std::net::SocketAddr) {
     let link = dir.join("modem0");
-    let mut sim = SimConfig::fast(Profile::Generic);
-    sim.link = Some(link.clone());
-    let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
+    let sim = sim_at(&link, Profile::Generic, None).await;
     // Before any part is sent, so the fault is in force when the reports fall due.
     sim.set_fault(fault);
     let (config, public, admin) = write_config(dir, &[link], "");

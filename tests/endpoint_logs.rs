@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use smsbridge::endpoint::verify::{self, Keys};
 use smsbridge::sim::profile::Profile;
-use smsbridge::sim::pty::SimConfig;
-use support::{ServiceProcess, eventually, now_ms, wait_for_200, write_config};
+use support::{ServiceProcess, eventually, now_ms, sim_at, wait_for_200, write_config};
 
 const SW: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const ZITADEL: &str = "zitadel-key";
@@ -20,9 +19,7 @@ const TOKEN: &str = "auth-token";
 async fn no_code_text_or_full_number_reaches_the_log_for_any_kind() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("modem0");
-    let mut sim = SimConfig::fast(Profile::Generic);
-    sim.link = Some(link.clone());
-    let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
+    let sim = sim_at(&link, Profile::Generic, None).await;
     let file = |name: &str, content: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, content).unwrap();

@@ -11,10 +11,9 @@ use smsbridge::endpoint::verify::{self, Keys};
 use smsbridge::modem::ModemTimeouts;
 use smsbridge::outbox::MessageState;
 use smsbridge::service::{Service, StartOptions};
-use smsbridge::sim::profile::Profile;
-use smsbridge::sim::pty::{SimConfig, SimHandle};
+use smsbridge::sim::pty::SimHandle;
 use smsbridge::sms::{self, PhoneNumber, SubmitOptions};
-use support::{SECRET_B64, eventually, now_ms};
+use support::{eventually, in_process_config, now_ms, simulated_modems};
 use tempfile::TempDir;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -83,27 +82,11 @@ auth_token_file = {twilio:?}
 impl Harness {
     async fn start(modems: usize, tweak: impl FnOnce(&mut Config)) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let mut sims = Vec::new();
-        let mut toml = String::new();
-        for i in 0..modems {
-            let mut sim = SimConfig::fast(Profile::Generic);
-            sim.link = Some(dir.path().join(format!("modem{i}")));
-            let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
-            toml.push_str(&format!(
-                "[[modem]]\nname = \"modem{i}\"\nport = {:?}\n",
-                sim.path().display().to_string()
-            ));
-            sims.push(sim);
-        }
-        let secret = dir.path().join("secret");
-        std::fs::write(&secret, format!("{SECRET_B64}\n")).unwrap();
-        let mut config = Config::from_toml_str(&format!(
-            "state_dir = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[ownid]\nshared_secret_file = {:?}\n{toml}{}",
-            dir.path().join("state").display().to_string(),
-            secret.display().to_string(),
-            endpoints_toml(dir.path()),
-        ))
-        .unwrap();
+        let (sims, tables) = simulated_modems(dir.path(), modems).await;
+        let mut config = in_process_config(
+            dir.path(),
+            &format!("{tables}{}", endpoints_toml(dir.path())),
+        );
         tweak(&mut config);
         let options = StartOptions {
             simulator: false,

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use smsbridge::sim::model::Fault;
 use smsbridge::sim::profile::Profile;
-use smsbridge::sim::pty::{SimConfig, SimHandle};
+use smsbridge::sim::pty::SimHandle;
 use support::{
-    ServiceProcess, api_status, body, eventually, post_signed, queue_count, wait_for_200,
+    ServiceProcess, api_status, body, eventually, post_signed, queue_count, sim_at, wait_for_200,
     write_config,
 };
 
@@ -43,11 +43,8 @@ fn parts_sent(status: &serde_json::Value) -> Option<u64> {
 async fn a_kill_9_between_parts_resends_no_part() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("modem0");
-    let mut sim = SimConfig::fast(Profile::Generic);
-    sim.link = Some(link.clone());
     // Slow, so part 1 is at the modem long enough to hold part 2 back meanwhile.
-    sim.modem.send_latency = Duration::from_millis(1500);
-    let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
+    let sim = sim_at(&link, Profile::Generic, Some(Duration::from_millis(1500))).await;
     let (config, public, admin) = write_config(dir.path(), &[link], "");
     let client = reqwest::Client::new();
     let mut service = ServiceProcess::start(&config);
@@ -150,10 +147,7 @@ async fn an_outcome_is_recorded_after_the_disk_fills_and_never_resent() {
     }
     let _unmount = Unmount(state.clone());
     let link = dir.path().join("modem0");
-    let mut sim = SimConfig::fast(Profile::Generic);
-    sim.link = Some(link.clone());
-    sim.modem.send_latency = Duration::from_millis(1500);
-    let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
+    let sim = sim_at(&link, Profile::Generic, Some(Duration::from_millis(1500))).await;
     let (config, public, admin) = write_config(dir.path(), &[link], "");
     let client = reqwest::Client::new();
     let service = ServiceProcess::start(&config);
@@ -250,9 +244,7 @@ async fn a_configuration_change_does_not_replan_a_queued_message() {
         std::slice::from_ref(&link),
         "[sms]\nnational_languages = [\"turkish\"]\n",
     );
-    let mut sim = SimConfig::fast(Profile::Generic);
-    sim.link = Some(link);
-    let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
+    let sim = sim_at(&link, Profile::Generic, None).await;
     let _service = ServiceProcess::start(&config);
     eventually(
         WAIT,

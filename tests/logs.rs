@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use smsbridge::sim::model::Fault;
 use smsbridge::sim::profile::Profile;
-use smsbridge::sim::pty::SimConfig;
 use support::{
-    ServiceProcess, api_status, body, eventually, post_signed, queue_count, wait_for_200,
+    ServiceProcess, api_status, body, eventually, post_signed, queue_count, sim_at, wait_for_200,
     write_config,
 };
 
@@ -18,9 +17,7 @@ use support::{
 async fn no_code_text_or_full_number_reaches_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("modem0");
-    let mut sim = SimConfig::fast(Profile::E3372);
-    sim.link = Some(link.clone());
-    let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
+    let sim = sim_at(&link, Profile::E3372, None).await;
     let (config, public, admin) = write_config(dir.path(), &[link], "");
     let log_path = dir.path().join("service.log");
     let log = std::fs::File::create(&log_path).unwrap();

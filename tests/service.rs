@@ -10,10 +10,11 @@ use smsbridge::modem::ModemTimeouts;
 use smsbridge::outbox::MessageState;
 use smsbridge::service::{Service, StartOptions};
 use smsbridge::sim::model::Fault;
-use smsbridge::sim::profile::Profile;
-use smsbridge::sim::pty::{SimConfig, SimHandle};
+use smsbridge::sim::pty::SimHandle;
 use smsbridge::sms::{self, Pdu, PhoneNumber, SubmitOptions};
-use support::{SECRET_B64, body, eventually, now_ms, post_signed, post_with, sign};
+use support::{
+    body, eventually, in_process_config, now_ms, post_signed, post_with, sign, simulated_modems,
+};
 use tempfile::TempDir;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -29,26 +30,8 @@ impl Harness {
     /// A service with `modems` simulated modems; `tweak` adjusts the configuration.
     async fn start(modems: usize, tweak: impl FnOnce(&mut Config)) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let mut sims = Vec::new();
-        let mut toml = String::new();
-        for i in 0..modems {
-            let mut sim = SimConfig::fast(Profile::Generic);
-            sim.link = Some(dir.path().join(format!("modem{i}")));
-            let sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
-            toml.push_str(&format!(
-                "[[modem]]\nname = \"modem{i}\"\nport = {:?}\n",
-                sim.path().display().to_string()
-            ));
-            sims.push(sim);
-        }
-        let secret = dir.path().join("secret");
-        std::fs::write(&secret, format!("{SECRET_B64}\n")).unwrap();
-        let mut config = Config::from_toml_str(&format!(
-            "state_dir = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[ownid]\nshared_secret_file = {:?}\n{toml}",
-            dir.path().join("state").display().to_string(),
-            secret.display().to_string(),
-        ))
-        .unwrap();
+        let (sims, tables) = simulated_modems(dir.path(), modems).await;
+        let mut config = in_process_config(dir.path(), &tables);
         config.queue.retry_backoff_initial = Duration::from_millis(50);
         config.queue.retry_backoff_max = Duration::from_millis(200);
         tweak(&mut config);
@@ -78,6 +61,24 @@ impl Harness {
         post_signed(&self.client, &self.url(), &body(number, text))
             .await
             .status()
+    }
+
+    /// Each modem's state as `/api/status` shows it, in configuration order.
+    async fn modem_states(&self) -> Option<Vec<String>> {
+        let status: serde_json::Value = self
+            .client
+            .get(self.admin("/api/status"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        status["modems"]
+            .as_array()?
+            .iter()
+            .map(|m| m["state"].as_str().map(str::to_owned))
+            .collect()
     }
 
     async fn wait_ready(&self) {
@@ -318,11 +319,11 @@ async fn every_refusal_answers_its_status_and_stores_nothing() {
         h.messages().await.is_empty(),
         "a refused request stored something"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        h.sims[0].received().is_empty(),
-        "a refused request was sent"
-    );
+    // Instead of waiting a while for a send that should not come: a valid message after
+    // the refusals goes out, and it is the only PDU the modem ever got.
+    assert_eq!(h.post("+447400123456", "Your code is 9").await, 202);
+    h.wait_for_state(1, MessageState::Sent).await;
+    assert_eq!(h.sims[0].received().len(), 1, "a refused request was sent");
     h.service.stop().await;
 }
 
@@ -395,11 +396,26 @@ async fn a_message_not_sent_within_its_ttl_expires_and_is_never_sent() {
     assert_eq!(h.post("+447400123456", "Your code is 1").await, 202);
     h.wait_for_state(1, MessageState::Expired).await;
     h.sims[0].clear_faults();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        h.sims[0].received().is_empty(),
-        "an expired message was sent"
+    // The modem works again: a later message goes out, the expired one never does.
+    assert_eq!(h.post("+447400123457", "Your code is 2").await, 202);
+    eventually(WAIT, "the later message sent", async || {
+        let messages = h.messages().await;
+        messages
+            .iter()
+            .any(|m| m.state == MessageState::Sent)
+            .then_some(())
+    })
+    .await;
+    let messages = h.messages().await;
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| m.state == MessageState::Expired)
+            .count(),
+        1,
+        "{messages:?}"
     );
+    assert_eq!(h.sims[0].received().len(), 1, "an expired message was sent");
     h.service.stop().await;
 }
 
@@ -438,17 +454,8 @@ async fn a_permanent_error_fails_the_message_without_retrying() {
 async fn messages_fail_over_to_the_modem_that_works() {
     let h = Harness::start(2, |_| {}).await;
     eventually(WAIT, "both modems ready", async || {
-        let status: serde_json::Value = h
-            .client
-            .get(h.admin("/api/status"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        let modems = status["modems"].as_array()?;
-        modems.iter().all(|m| m["state"] == "ready").then_some(())
+        let states = h.modem_states().await?;
+        states.iter().all(|state| state == "ready").then_some(())
     })
     .await;
     h.sims[0].set_fault(Fault::CmsErrorForNextSends {
@@ -486,7 +493,12 @@ async fn messages_wait_for_an_unplugged_modem_and_go_out_when_it_returns() {
             202
         );
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The worker has noticed: the modem is not ready, and nothing went out meanwhile.
+    eventually(WAIT, "the unplugged modem not ready", async || {
+        let states = h.modem_states().await?;
+        (states.first()? != "ready").then_some(())
+    })
+    .await;
     assert!(h.sims[0].received().is_empty());
     h.sims[0].replug().await.unwrap();
     h.wait_for_state(3, MessageState::Sent).await;

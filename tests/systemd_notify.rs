@@ -9,8 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use smsbridge::sim::profile::Profile;
-use smsbridge::sim::pty::SimConfig;
-use support::write_config;
+use support::{sim_at, write_config};
 
 /// Waits for a datagram that contains `wanted`, returning it.
 fn expect(socket: &UnixDatagram, wanted: &str, within: Duration) -> String {
@@ -36,9 +35,7 @@ fn expect(socket: &UnixDatagram, wanted: &str, within: Duration) -> String {
 async fn the_service_tells_systemd_it_is_ready_alive_and_stopping() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("modem0");
-    let mut sim = SimConfig::fast(Profile::Generic);
-    sim.link = Some(link.clone());
-    let _sim = smsbridge::sim::pty::spawn(sim).await.unwrap();
+    let _sim = sim_at(&link, Profile::Generic, None).await;
     let (config, public, _admin) = write_config(dir.path(), &[link], "");
     let notify_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&notify_path).unwrap();

@@ -186,3 +186,54 @@ pub async fn api_status(client: &reqwest::Client, admin: SocketAddr) -> Option<s
 pub fn queue_count(status: &serde_json::Value, state: &str) -> u64 {
     status["queue"][state].as_u64().unwrap_or(0)
 }
+
+/// A simulated modem with fast timings imitating `profile`, on a pseudo-terminal linked at
+/// `link`; `latency`, when given, is its time from the PDU to the `+CMGS` answer.
+pub async fn sim_at(
+    link: &Path,
+    profile: smsbridge::sim::Profile,
+    latency: Option<Duration>,
+) -> smsbridge::sim::pty::SimHandle {
+    let mut sim = smsbridge::sim::SimConfig::fast(profile);
+    sim.link = Some(link.to_owned());
+    if let Some(latency) = latency {
+        sim.modem.send_latency = latency;
+    }
+    smsbridge::sim::pty::spawn(sim)
+        .await
+        .expect("start the simulated modem")
+}
+
+/// `count` simulated modems (fast generic profile) on pseudo-terminals under `dir`, and the
+/// `[[modem]]` tables that name them `modem0`, `modem1`, … and point at them.
+pub async fn simulated_modems(
+    dir: &Path,
+    count: usize,
+) -> (Vec<smsbridge::sim::pty::SimHandle>, String) {
+    let mut sims = Vec::new();
+    let mut tables = String::new();
+    for i in 0..count {
+        let link = dir.join(format!("modem{i}"));
+        let sim = sim_at(&link, smsbridge::sim::Profile::Generic, None).await;
+        tables.push_str(&format!(
+            "[[modem]]\nname = \"modem{i}\"\nport = {:?}\n",
+            sim.path().display().to_string()
+        ));
+        sims.push(sim);
+    }
+    (sims, tables)
+}
+
+/// The configuration of a service run in the test process: its state under `dir`, both
+/// listeners on loopback ports the system picks, the test secret in a file, then `more`
+/// (`[[modem]]` tables and anything else).
+pub fn in_process_config(dir: &Path, more: &str) -> smsbridge::config::Config {
+    let secret = dir.join("secret");
+    std::fs::write(&secret, format!("{SECRET_B64}\n")).expect("write the secret");
+    smsbridge::config::Config::from_toml_str(&format!(
+        "state_dir = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[ownid]\nshared_secret_file = {:?}\n{more}",
+        dir.join("state").display().to_string(),
+        secret.display().to_string(),
+    ))
+    .expect("a valid test configuration")
+}
