@@ -187,6 +187,8 @@ pub struct FleetBox {
     pub last_seen_ms: i64,
     /// This box.
     pub this: bool,
+    /// Messages it was sending at its last heartbeat.
+    pub sending: u64,
     /// Its modems as its last heartbeat described them ([`modems_brief_json`]).
     pub modems: Vec<BriefModem>,
 }
@@ -248,6 +250,7 @@ pub async fn fleet_view(app: &App) -> Result<Vec<FleetBox>, crate::outbox::Outbo
             name: n.name,
             last_seen_ms: n.last_seen_ms,
             this: n.this,
+            sending: n.queue_local,
         })
         .collect();
     boxes.sort_by(|a, b| b.this.cmp(&a.this).then_with(|| a.name.cmp(&b.name)));
@@ -263,6 +266,7 @@ fn fleet_json(boxes: &[FleetBox]) -> serde_json::Value {
                     "name": b.name,
                     "last_seen_ms": b.last_seen_ms,
                     "this": b.this,
+                    "sending": b.sending,
                     "modems": b.modems.iter().map(|m| json!({
                         "name": m.name,
                         "state": m.state,
@@ -657,6 +661,7 @@ mod tests {
                 name: "pi-a".into(),
                 last_seen_ms: 1_796_168_105_000,
                 this: true,
+                sending: 1,
                 modems: parse_brief_modems(
                     r#"[{"name":"modem0","state":"ready","signal_dbm":-71}]"#,
                 ),
@@ -665,6 +670,7 @@ mod tests {
                 name: "pi-<b>".into(),
                 last_seen_ms: 1_796_168_100_000,
                 this: false,
+                sending: 0,
                 modems: parse_brief_modems("not json"),
             },
         ];

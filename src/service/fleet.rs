@@ -184,9 +184,16 @@ pub(super) fn spawn_heartbeat(
                 _ = tick.tick() => {}
                 _ = shutdown.changed() => return,
             }
+            // A modem sends one message at a time: those sending are this box's messages
+            // under way.
+            let sending = app
+                .modems
+                .iter()
+                .filter(|m| m.status().borrow().state == crate::modem::ModemState::Sending)
+                .count() as u64;
             let beat = Heartbeat {
                 modems: http::admin::modems_brief_json(&app),
-                ..Heartbeat::default()
+                queue_local: sending,
             };
             let result = app.outbox.heartbeat(beat).await;
             note_reachability(&app.readiness, &result, "heartbeat");
