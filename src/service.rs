@@ -359,7 +359,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
             outbox.clone(),
             app.metrics.clone(),
             app.readiness.clone(),
-            lease / 3,
+            fleet::sweep_period(lease),
             clock.clone(),
             shutdown_rx.clone(),
         );

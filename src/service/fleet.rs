@@ -29,6 +29,13 @@ pub(super) fn heartbeat_period(lease: Option<Duration>) -> Duration {
     lease.map_or(five, |lease| (lease / 3).min(five))
 }
 
+/// How often a box sweeps: lease/3, at most 4 s, so a dead box's messages are taken over
+/// within `lease_secs` + 5 s of its death (its lease lapses at most `lease_secs` after its
+/// last renewal, then the next sweep of any box takes the message over).
+pub(super) fn sweep_period(lease: Duration) -> Duration {
+    (lease / 3).min(Duration::from_secs(4))
+}
+
 /// Opens the fleet's PostgreSQL store. A bad URL, a refused password, missing permissions
 /// or a TLS failure stop the start with one line naming where the URL came from (a
 /// configuration error: exit 78). An unreachable database is waited for: meanwhile both
