@@ -612,6 +612,9 @@ async fn the_fleet_seam_on_one_box(kind: Kind) {
     let summary = ob.message(id).await.unwrap().unwrap();
     match kind {
         Kind::Sqlite => {
+            assert_eq!(fleet[0].name, "local");
+            ob.set_node_name("pi-a");
+            assert_eq!(ob.fleet().await.unwrap()[0].name, "pi-a");
             assert_eq!(ob.backend_name(), "sqlite");
             assert_eq!(ob.lease_duration(), None);
             assert_eq!(summary.node, None);

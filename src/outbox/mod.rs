@@ -619,6 +619,8 @@ struct Shared {
     plan: Mutex<Option<String>>,
     /// This box's last heartbeat (SQLite keeps it here for [`Outbox::fleet`]).
     beat: Mutex<Option<(Heartbeat, i64)>>,
+    /// This box's name for [`Outbox::fleet`] on SQLite ([`Outbox::set_node_name`]).
+    node: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -631,6 +633,7 @@ impl Shared {
             fail_writes: AtomicBool::new(false),
             plan: Mutex::new(None),
             beat: Mutex::new(None),
+            node: Mutex::new(None),
         }
     }
 }
@@ -987,16 +990,25 @@ impl Outbox {
         }
     }
 
+    /// The name [`Outbox::fleet`] gives this box on SQLite (`[node] name`; "local" until
+    /// set). On PostgreSQL the name is [`PgOptions::node`] and this does nothing.
+    pub fn set_node_name(&self, name: &str) {
+        if let Ok(mut node) = self.shared.node.lock() {
+            *node = Some(name.to_owned());
+        }
+    }
+
     /// Every box of the fleet with its last heartbeat, by name. SQLite: this box alone
-    /// (named "local"; its modems from the last heartbeat).
+    /// (named by [`Outbox::set_node_name`]; its modems from the last heartbeat).
     pub async fn fleet(&self) -> Result<Vec<NodeStatus>, OutboxError> {
         match self.pg() {
             Some(pg) => pg.fleet().await,
             None => {
                 let last = self.shared.beat.lock().ok().and_then(|b| b.clone());
                 let (beat, at) = last.unwrap_or_default();
+                let name = self.shared.node.lock().ok().and_then(|n| n.clone());
                 Ok(vec![NodeStatus {
-                    name: "local".to_owned(),
+                    name: name.unwrap_or_else(|| "local".to_owned()),
                     last_seen_ms: at,
                     modems: beat.modems,
                     queue_local: beat.queue_local,
