@@ -200,6 +200,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     // Messages accepted from now on are encoded as counted now, whatever a later
     // configuration says (issue 9 item 2).
     outbox.set_encoding_plan(Some(crate::dispatch::plan_of(&sms)));
+    outbox.set_node_name(&node);
     let recovered = outbox.recover(clock.now_ms() as i64).await?;
     if !postgres {
         for warning in
