@@ -332,6 +332,11 @@ async fn retry_unrecorded(
         match record.store(outbox, id, clock).await {
             Ok(()) => tracing::info!(message_id = %id, "send outcome recorded after all"),
             Err(error) if is_store_failure(&error) => left.push((id, record)),
+            // While the database was away another box took the message over: its outcome
+            // is that box's to record now.
+            Err(OutboxError::Fenced) => {
+                tracing::warn!(message_id = %id, "another box took the message over while its outcome waited; not recorded")
+            }
             Err(error) => {
                 tracing::error!(message_id = %id, %error, "recording a send outcome failed for good")
             }
