@@ -83,6 +83,9 @@ struct Outcome {
     /// How many of this attempt's parts were recorded as they were confirmed; the
     /// references in `result` are this attempt's, these included.
     recorded: usize,
+    /// Fleet mode: another box took the message over (its lease lapsed); no further part
+    /// was sent and nothing more may be recorded for it.
+    fenced: bool,
 }
 
 /// How long a partly sent message waits for the modem that sent its first parts before it
@@ -329,6 +332,11 @@ async fn retry_unrecorded(
         match record.store(outbox, id, clock).await {
             Ok(()) => tracing::info!(message_id = %id, "send outcome recorded after all"),
             Err(error) if is_store_failure(&error) => left.push((id, record)),
+            // While the database was away another box took the message over: its outcome
+            // is that box's to record now.
+            Err(OutboxError::Fenced) => {
+                tracing::warn!(message_id = %id, "another box took the message over while its outcome waited; not recorded")
+            }
             Err(error) => {
                 tracing::error!(message_id = %id, %error, "recording a send outcome failed for good")
             }
@@ -347,7 +355,10 @@ async fn retry_unrecorded(
 /// Whether an outbox error is the store failing to write (worth retrying), not a request
 /// the outbox refuses whatever the disk does.
 fn is_store_failure(error: &OutboxError) -> bool {
-    matches!(error, OutboxError::Storage(_) | OutboxError::Closed)
+    matches!(
+        error,
+        OutboxError::Storage(_) | OutboxError::Closed | OutboxError::Unavailable { .. }
+    )
 }
 
 /// Gives due messages to available modems: for each message a modem other than the one
@@ -443,17 +454,22 @@ async fn assign(
             };
             let recorder = outbox.clone();
             let clock = clock.clone();
+            // Fleet mode (PostgreSQL): the lease is renewed every lease/3 while the send is
+            // under way. None on SQLite, whose path stays as it was.
+            let lease = outbox.lease_duration();
             sends.spawn(async move {
                 let started = clock.instant();
+                let fenced = std::sync::atomic::AtomicBool::new(false);
                 let (result, recorded) = {
                 let (progress, mut confirmed) = mpsc::unbounded_channel();
-                let sending = send(&handle, &message, sms, &clock, progress);
+                let gate = lease.map(|_| Gate { outbox: &recorder, fenced: &fenced });
+                let sending = send(&handle, &message, sms, &clock, progress, gate);
                 tokio::pin!(sending);
                 let mut recorded = 0usize;
                 let record = async |index: usize, mr: u8, recorded: &mut usize| {
                     // In order only: after a part the store refused, the rest wait for
                     // the outcome, which records them all.
-                    if index != *recorded {
+                    if index != *recorded || fenced.load(std::sync::atomic::Ordering::Relaxed) {
                         return;
                     }
                     let part = usize::from(message.parts_sent) + index;
@@ -462,16 +478,34 @@ async fn assign(
                         .await
                     {
                         Ok(()) => *recorded += 1,
+                        Err(OutboxError::Fenced) => {
+                            fenced.store(true, std::sync::atomic::Ordering::Relaxed)
+                        }
                         Err(error) => {
                             tracing::error!(message_id = %message.id, part, %error, "recording a sent part failed")
                         }
                     }
                 };
+                let mut renewal = lease.map(|lease| {
+                    let every = lease / 3;
+                    tokio::time::interval_at(clock.instant() + every, every)
+                });
                 let result = loop {
                     tokio::select! {
                         biased;
                         Some((index, mr)) = confirmed.recv() => record(index, mr, &mut recorded).await,
                         result = &mut sending => break result,
+                        _ = tick_opt(&mut renewal) => {
+                            match recorder.renew(message.id).await {
+                                Ok(()) => {}
+                                Err(OutboxError::Fenced) => {
+                                    fenced.store(true, std::sync::atomic::Ordering::Relaxed)
+                                }
+                                Err(error) => {
+                                    tracing::warn!(message_id = %message.id, %error, "renewing the lease failed; the send goes on")
+                                }
+                            }
+                        }
                     }
                 };
                 while let Ok((index, mr)) = confirmed.try_recv() {
@@ -485,6 +519,7 @@ async fn assign(
                     result,
                     started,
                     recorded,
+                    fenced: fenced.into_inner(),
                 }
             });
         }
@@ -492,6 +527,80 @@ async fn assign(
             return Ok(());
         }
     }
+}
+
+/// Fleet mode: what checks, before each part, that this box still holds the message.
+#[derive(Clone, Copy)]
+struct Gate<'a> {
+    outbox: &'a Outbox,
+    /// Set once another box took the message over (here, by the renewal or a record).
+    fenced: &'a std::sync::atomic::AtomicBool,
+}
+
+impl Gate<'_> {
+    /// Whether the next part may go out: the lease is renewed first unless it was
+    /// confirmed recently; `false` once another box holds it. A store that cannot be
+    /// reached does not stop the send (nobody can take over meanwhile; the outcome is
+    /// recorded when it returns).
+    async fn may_send(&self, id: crate::outbox::MessageId) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.fenced.load(Ordering::Relaxed) {
+            return false;
+        }
+        if self.outbox.lease_fresh(id) {
+            return true;
+        }
+        match self.outbox.renew(id).await {
+            Ok(()) => true,
+            Err(OutboxError::Fenced) => {
+                self.fenced.store(true, Ordering::Relaxed);
+                false
+            }
+            Err(error) => {
+                tracing::warn!(message_id = %id, %error, "renewing the lease before a part failed; sending it");
+                true
+            }
+        }
+    }
+}
+
+/// Sends `parts` one at a time, each after the gate's check, and reports each part's
+/// reference (indexed within `parts`) as it is confirmed. Stops before a part the gate
+/// refuses; the error then says so and carries the references of the parts sent.
+async fn send_gated(
+    modem: &ModemHandle,
+    id: crate::outbox::MessageId,
+    parts: Vec<crate::sms::SubmitPdu>,
+    progress: mpsc::UnboundedSender<(usize, u8)>,
+    gate: Gate<'_>,
+) -> Result<Vec<u8>, SendError> {
+    let mut references = Vec::with_capacity(parts.len());
+    for (index, part) in parts.into_iter().enumerate() {
+        if !gate.may_send(id).await {
+            return Err(SendError::Temporary {
+                reason: "another box took the message over".into(),
+                sent: references,
+            });
+        }
+        match modem.send(vec![part]).await {
+            Ok(mr) => {
+                for mr in mr {
+                    let _ = progress.send((index, mr));
+                    references.push(mr);
+                }
+            }
+            Err(mut error) => {
+                // The references of the earlier parts of this attempt come first.
+                let (SendError::Temporary { sent, .. }
+                | SendError::Permanent { sent, .. }
+                | SendError::Unknown { sent, .. }
+                | SendError::ModemFault { sent, .. }) = &mut error;
+                sent.splice(0..0, references);
+                return Err(error);
+            }
+        }
+    }
+    Ok(references)
 }
 
 /// Encodes what is left of a message, with a validity period set from the time the code
@@ -502,6 +611,7 @@ async fn send(
     mut sms: SubmitOptions,
     clock: &Clock,
     progress: mpsc::UnboundedSender<(usize, u8)>,
+    gate: Option<Gate<'_>>,
 ) -> Result<Vec<u8>, SendError> {
     if message.parts_sent >= message.parts {
         // Every part went out before a crash cut the bookkeeping short.
@@ -540,7 +650,10 @@ async fn send(
         .into_iter()
         .skip(usize::from(message.parts_sent))
         .collect();
-    modem.send_tracked(remaining, Some(progress)).await
+    match gate {
+        None => modem.send_tracked(remaining, Some(progress)).await,
+        Some(gate) => send_gated(modem, message.id, remaining, progress, gate).await,
+    }
 }
 
 /// The encoding plan of messages accepted under `sms`: what decides how a text is split
@@ -634,11 +747,19 @@ async fn finish(
         result,
         started,
         recorded,
+        fenced,
     } = outcome;
     let slot = &mut slots[index];
     slot.busy = false;
     let modem = slot.handle.name.clone();
     let id = message.id;
+    if fenced {
+        // Another box holds the message now and answers for it: nothing more is recorded
+        // here, and no further part was sent.
+        metrics.fenced();
+        tracing::warn!(message_id = %id, modem = %modem, to = %crate::mask::phone(&message.to), parts_sent_here = result.as_ref().map_or_else(|e| e.sent().len(), Vec::len), "another box took the message over after this box's lease lapsed; no further part sent");
+        return;
+    }
     let now = clock.now_ms() as i64;
     let elapsed_ms = clock.instant().duration_since(started).as_millis() as u64;
     // The parts recorded one by one are in the outbox already; the outcome records the rest.
@@ -695,6 +816,10 @@ async fn finish(
     };
     match record.store(outbox, id, clock).await {
         Ok(()) => {}
+        Err(OutboxError::Fenced) => {
+            metrics.fenced();
+            tracing::warn!(message_id = %id, modem = %modem, "another box took the message over before this outcome was recorded; not recorded");
+        }
         Err(error) if is_store_failure(&error) => {
             // Kept, and retried until the store takes it; the message stays `sending`
             // meanwhile, so nothing hands it out again.
@@ -767,6 +892,16 @@ fn forward_changes(mut status: watch::Receiver<crate::modem::ModemStatus>, notif
             notify.notify_one();
         }
     });
+}
+
+/// The next tick of a timer that may not exist (then never).
+async fn tick_opt(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_opt(until: Option<Instant>) {

@@ -31,6 +31,25 @@ enum Command {
     Probe(ProbeArgs),
     /// Run the simulated modem on a pseudo-terminal.
     Simulate(SimulateArgs),
+    /// Show one message (state, parts, and which box and modem sent it), from the running
+    /// service's admin listener.
+    Message(MessageArgs),
+}
+
+#[derive(Args)]
+struct MessageArgs {
+    /// The message's id (the `id` in the status page, `/api/status` and the log's
+    /// `message_id`).
+    id: i64,
+    /// The configuration file: the admin listener is `[http] admin_listen`.
+    #[arg(long, default_value = "/etc/smsbridge/smsbridge.toml")]
+    config: PathBuf,
+    /// The admin listener's address (HOST:PORT), instead of the configuration's.
+    #[arg(long)]
+    admin: Option<String>,
+    /// Print the JSON as the admin API answers it.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -154,6 +173,7 @@ fn main() -> ExitCode {
         Command::Send(args) => send(args),
         Command::Probe(args) => probe(args),
         Command::Simulate(args) => simulate(args),
+        Command::Message(args) => message(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -731,4 +751,94 @@ async fn run_simulator(args: SimulateArgs) -> anyhow::Result<()> {
     }
     handle.shutdown().await;
     Ok(())
+}
+
+fn message(args: MessageArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let admin = match args.admin {
+        Some(address) => address,
+        None => {
+            let config = smsbridge::config::Config::load(&args.config)?;
+            let mut address = config.http.admin_listen;
+            if address.ip().is_unspecified() {
+                address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            address.to_string()
+        }
+    };
+    let (status, body) = http_get(&admin, &format!("/api/messages/{}", args.id))
+        .with_context(|| format!("cannot ask the service's admin listener at {admin}"))?;
+    let value: serde_json::Value = serde_json::from_str(&body)
+        .with_context(|| format!("the admin listener answered {status} with no JSON"))?;
+    if status != 200 {
+        let why = value["error"].as_str().unwrap_or("no reason given");
+        anyhow::bail!("message {}: {why} (HTTP {status})", args.id);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let text = |key: &str| match &value[key] {
+        serde_json::Value::Null => "-".to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let delivery = value["delivery"]["state"]
+        .as_str()
+        .unwrap_or("-")
+        .to_owned();
+    for (label, shown) in [
+        ("id", text("id")),
+        ("state", text("state")),
+        ("box", text("node")),
+        ("modem", text("modem")),
+        ("to", text("to")),
+        (
+            "parts",
+            format!("{} ({} sent)", text("parts"), text("parts_sent")),
+        ),
+        ("attempts", text("attempts")),
+        ("accepted_ms", text("created_at_ms")),
+        ("sent_ms", text("sent_at_ms")),
+        ("delivery", delivery),
+        ("last_error", text("last_error")),
+    ] {
+        println!("{label:<12}{shown}");
+    }
+    Ok(())
+}
+
+/// A bare HTTP/1.0 GET on the loopback admin listener (no client library for one request):
+/// the status code and the body.
+fn http_get(address: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    use anyhow::Context as _;
+    use std::io::{Read as _, Write as _};
+    use std::net::ToSocketAddrs as _;
+    let target = address
+        .to_socket_addrs()
+        .with_context(|| format!("{address:?} is not HOST:PORT"))?
+        .next()
+        .with_context(|| format!("{address:?} names no address"))?;
+    let timeout = std::time::Duration::from_secs(10);
+    let mut stream = std::net::TcpStream::connect_timeout(&target, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    // The admin listener checks Host: against its own addresses.
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {}\r\nAccept: application/json\r\n\r\n",
+        target.ip()
+    )?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .context("the answer is not HTTP")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("the answer has no status code")?;
+    Ok((status, body.to_owned()))
 }

@@ -17,6 +17,10 @@ const LATENCY_BUCKETS: [f64; 10] = [0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 3
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    /// This box's name in a fleet (`[node] name`): every series then carries a `node`
+    /// label, so one dashboard can sum or split the boxes. Unset on a single box, whose
+    /// series stay as they were.
+    node: std::sync::OnceLock<String>,
 }
 
 #[derive(Debug, Default)]
@@ -27,15 +31,21 @@ struct Inner {
     latency_buckets: [u64; LATENCY_BUCKETS.len()],
     latency_count: u64,
     latency_sum: f64,
+    /// Sends stopped because another box took the message's lease over (fleet mode).
+    fenced: u64,
+    /// Lapsed leases this box's sweep took over from a box that stopped renewing them.
+    taken_over: u64,
 }
 
 /// What the admin endpoint reads at scrape time.
 #[derive(Debug, Default)]
 pub struct Gauges {
-    /// Messages per outbox state.
+    /// Messages per outbox state (on PostgreSQL: the whole fleet's).
     pub queue: Vec<(&'static str, u64)>,
     /// Per modem: name, state name, signal in dBm.
     pub modems: Vec<(String, &'static str, Option<i32>)>,
+    /// Fleet mode: every box's name and how long ago it last beat (seconds).
+    pub fleet: Vec<(String, f64)>,
 }
 
 /// Every state a modem can be in, so each appears in the state gauge as 0 or 1.
@@ -49,6 +59,27 @@ const MODEM_STATES: [&str; 6] = [
 ];
 
 impl Metrics {
+    /// Labels every series with `node="<name>"` from now on (fleet mode). Only the first
+    /// call counts.
+    pub fn set_node(&self, name: &str) {
+        let _ = self.node.set(name.to_owned());
+    }
+
+    /// Counts a send stopped because another box took its lease over.
+    pub fn fenced(&self) {
+        self.lock().fenced += 1;
+    }
+
+    /// The sends stopped by fencing so far.
+    pub fn fenced_count(&self) -> u64 {
+        self.lock().fenced
+    }
+
+    /// Counts lapsed leases this box took over.
+    pub fn taken_over(&self, n: u64) {
+        self.lock().taken_over += n;
+    }
+
     /// Counts one answered OwnID request by its outcome (`accepted`, `unauthorized`, ...).
     pub fn request(&self, outcome: &'static str) {
         *self.lock().requests.entry(outcome).or_default() += 1;
@@ -204,7 +235,43 @@ impl Metrics {
                 );
             }
         }
-        out
+        header(
+            &mut out,
+            "smsbridge_fenced_sends_total",
+            "counter",
+            "Sends stopped before their next part because another box took the message over.",
+        );
+        let _ = writeln!(out, "smsbridge_fenced_sends_total {}", inner.fenced);
+        header(
+            &mut out,
+            "smsbridge_leases_taken_over_total",
+            "counter",
+            "Messages this box took over from a box whose lease lapsed.",
+        );
+        let _ = writeln!(
+            out,
+            "smsbridge_leases_taken_over_total {}",
+            inner.taken_over
+        );
+        if !gauges.fleet.is_empty() {
+            header(
+                &mut out,
+                "smsbridge_fleet_last_seen_seconds",
+                "gauge",
+                "Seconds since each box of the fleet last beat.",
+            );
+            for (name, ago) in &gauges.fleet {
+                let _ = writeln!(
+                    out,
+                    "smsbridge_fleet_last_seen_seconds{{box=\"{}\"}} {ago}",
+                    escape(name)
+                );
+            }
+        }
+        match self.node.get() {
+            Some(node) => with_node_label(&out, node),
+            None => out,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -214,6 +281,32 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Adds `node="<node>"` as the first label of every sample line.
+fn with_node_label(text: &str, node: &str) -> String {
+    let label = format!("node=\"{}\"", escape(node));
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    for line in text.lines() {
+        if line.starts_with('#') {
+            out.push_str(line);
+        } else if let Some(brace) = line.find('{') {
+            out.push_str(&line[..=brace]);
+            out.push_str(&label);
+            out.push(',');
+            out.push_str(&line[brace + 1..]);
+        } else if let Some(space) = line.find(' ') {
+            out.push_str(&line[..space]);
+            out.push('{');
+            out.push_str(&label);
+            out.push('}');
+            out.push_str(&line[space..]);
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -247,6 +340,7 @@ mod tests {
                 ("modem0".into(), "ready", Some(-71)),
                 ("m\"1".into(), "failing", None),
             ],
+            fleet: vec![],
         };
         let text = metrics.render(&gauges);
         for line in [
@@ -270,5 +364,38 @@ mod tests {
             );
         }
         assert!(!text.contains("smsbridge_modem_signal_dbm{modem=\"m\\\"1"));
+    }
+
+    #[test]
+    fn a_fleet_box_labels_every_series_with_its_name() {
+        let metrics = Metrics::default();
+        metrics.request("accepted");
+        metrics.fenced();
+        metrics.send_latency(Duration::from_millis(300));
+        metrics.set_node("pi-a");
+        let gauges = Gauges {
+            queue: vec![("queued", 2)],
+            modems: vec![],
+            fleet: vec![("pi-a".into(), 1.5), ("pi-b".into(), 4.0)],
+        };
+        let text = metrics.render(&gauges);
+        for line in [
+            "smsbridge_requests_total{node=\"pi-a\",outcome=\"accepted\"} 1",
+            "smsbridge_queue_messages{node=\"pi-a\",state=\"queued\"} 2",
+            "smsbridge_send_latency_seconds_count{node=\"pi-a\"} 1",
+            "smsbridge_fenced_sends_total{node=\"pi-a\"} 1",
+            "smsbridge_fleet_last_seen_seconds{node=\"pi-a\",box=\"pi-b\"} 4",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        assert!(
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .all(|l| l.contains("node=\"pi-a\"")),
+            "{text}"
+        );
     }
 }

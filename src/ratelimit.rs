@@ -18,6 +18,17 @@ pub struct RateLimit {
     pub window_ms: u64,
 }
 
+/// HMAC-SHA256(`key`, number): how a number is named where it must not be stored, in the
+/// saved windows and in a fleet's shared rate-limit table. Every box derives the same key
+/// from the shared secret, so they all name a number alike.
+pub fn keyed_hash(key: &[u8], number: &str) -> [u8; 32] {
+    // HMAC takes a key of any length; an empty one is still a key.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new_from_slice(&[0]).expect("a key"));
+    mac.update(number.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
 /// Tracks recent acceptances per number.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -56,17 +67,10 @@ impl RateLimiter {
     fn slot(&self, number: &str) -> String {
         match &self.key {
             None => number.to_owned(),
-            Some(key) => match Hmac::<Sha256>::new_from_slice(key) {
-                Ok(mut mac) => {
-                    mac.update(number.as_bytes());
-                    mac.finalize()
-                        .into_bytes()
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect()
-                }
-                Err(_) => number.to_owned(),
-            },
+            Some(key) => keyed_hash(key, number)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
         }
     }
 

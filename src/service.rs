@@ -22,6 +22,8 @@ use crate::policy::NumberPolicy;
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::sms::SubmitOptions;
 
+mod fleet;
+
 /// Why the service could not start. Each message names what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -31,6 +33,14 @@ pub enum StartError {
     Secret(#[from] SecretError),
     #[error("{0}")]
     Outbox(#[from] OutboxError),
+    /// Fleet mode: PostgreSQL refused this box (a bad URL, the password, permissions,
+    /// TLS). `origin` names where the URL came from (`[store] url_file …`).
+    #[error("{origin}: {}: {message}", problem_words(*.problem))]
+    Store {
+        origin: String,
+        problem: crate::outbox::ConnectProblem,
+        message: String,
+    },
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
@@ -65,7 +75,27 @@ impl StartError {
                 | StartError::State(_)
                 | StartError::WeakSecret { .. }
                 | StartError::Endpoint(_)
+        ) || matches!(
+            self,
+            StartError::Store { problem, .. } if *problem != crate::outbox::ConnectProblem::Other
         )
+    }
+}
+
+/// What an operator reads for each way PostgreSQL refuses a box.
+fn problem_words(problem: crate::outbox::ConnectProblem) -> &'static str {
+    use crate::outbox::ConnectProblem;
+    match problem {
+        ConnectProblem::BadUrl => {
+            "not a usable PostgreSQL URL (postgresql://USER:PASSWORD@HOST:PORT/DATABASE)"
+        }
+        ConnectProblem::Unreachable => "PostgreSQL cannot be reached",
+        ConnectProblem::Auth => "PostgreSQL refused the role or its password",
+        ConnectProblem::Permission => {
+            "the role lacks a permission (it must own the database or have CREATE on it)"
+        }
+        ConnectProblem::Tls => "the TLS connection to PostgreSQL failed (see sslmode in the URL)",
+        ConnectProblem::Other => "PostgreSQL refused to start the store",
     }
 }
 
@@ -129,13 +159,39 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
 
     // One instance per state_dir, and a sound outbox, before anything is opened for writing.
     let state_lock = crate::statedir::lock(&config.state_dir)?;
-    let outbox_path = config.outbox_path();
-    let checked = outbox_path.clone();
-    let took = tokio::task::spawn_blocking(move || crate::statedir::check_integrity(&checked))
-        .await
-        .map_err(|e| StartError::Outbox(OutboxError::Storage(e.to_string())))??;
-    tracing::info!(ms = took.as_millis() as u64, "outbox integrity checked");
-    let outbox = {
+    let node = config.node_name();
+    let postgres = config.store.backend == crate::config::StoreBackend::Postgres;
+    // Fleet mode binds the listeners first: they answer 503 while the database is away.
+    let mut early = None;
+    let outbox = if postgres {
+        let mut public = bind("public listener (http.listen)", config.http.listen).await?;
+        let mut admin = bind(
+            "admin listener (http.admin_listen)",
+            config.http.admin_listen,
+        )
+        .await?;
+        let interim_limits = (
+            listener_limits(&config, http::public::MAX_BODY_BYTES),
+            http::serve::Limits {
+                allowed_hosts: Some(admin_hosts(
+                    &config,
+                    admin.local_addr().unwrap_or(config.http.admin_listen),
+                )),
+                ..listener_limits(&config, 1024)
+            },
+        );
+        let outbox =
+            fleet::open_postgres(&config, &node, &mut public, &mut admin, interim_limits).await?;
+        tracing::info!(node = %node, lease_s = config.store.lease.as_secs(), "fleet mode: the outbox is the shared PostgreSQL database");
+        early = Some((public, admin));
+        outbox
+    } else {
+        let outbox_path = config.outbox_path();
+        let checked = outbox_path.clone();
+        let took = tokio::task::spawn_blocking(move || crate::statedir::check_integrity(&checked))
+            .await
+            .map_err(|e| StartError::Outbox(OutboxError::Storage(e.to_string())))??;
+        tracing::info!(ms = took.as_millis() as u64, "outbox integrity checked");
         let options = config.outbox_options();
         tokio::task::spawn_blocking(move || Outbox::open(&outbox_path, options))
             .await
@@ -144,9 +200,14 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     // Messages accepted from now on are encoded as counted now, whatever a later
     // configuration says (issue 9 item 2).
     outbox.set_encoding_plan(Some(crate::dispatch::plan_of(&sms)));
+    outbox.set_node_name(&node);
     let recovered = outbox.recover(clock.now_ms() as i64).await?;
-    for warning in crate::statedir::permission_warnings(&config.state_dir, &config.outbox_path()) {
-        tracing::warn!("{warning}");
+    if !postgres {
+        for warning in
+            crate::statedir::permission_warnings(&config.state_dir, &config.outbox_path())
+        {
+            tracing::warn!("{warning}");
+        }
     }
     if recovered.requeued > 0 || recovered.queued > 0 || recovered.completed > 0 {
         tracing::warn!(
@@ -185,12 +246,17 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         );
     }
 
-    let public = bind("public listener (http.listen)", config.http.listen).await?;
-    let admin = bind(
-        "admin listener (http.admin_listen)",
-        config.http.admin_listen,
-    )
-    .await?;
+    let (public, admin) = match early {
+        Some(bound) => bound,
+        None => (
+            bind("public listener (http.listen)", config.http.listen).await?,
+            bind(
+                "admin listener (http.admin_listen)",
+                config.http.admin_listen,
+            )
+            .await?,
+        ),
+    };
     let public_addr = public.local_addr().map_err(|source| StartError::Bind {
         what: "public listener",
         addr: config.http.listen,
@@ -203,8 +269,18 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     })?;
 
     let metrics = Arc::new(Metrics::default());
+    if postgres {
+        metrics.set_node(&node);
+    }
     let readiness = Arc::new(Readiness::new(config.limits.no_modem_grace, clock.now_ms()));
     let limiter = rate_limiter(&config, &secret.secret, &clock);
+    // In a fleet the store counts each number's messages for every box; the number is
+    // named by the same keyed hash on each (the key comes from the shared secret).
+    let fleet_rate = postgres.then(|| http::FleetRate {
+        key: rate_key(&secret.secret).into_bytes(),
+        limit: config.limits.per_number_count,
+        window_ms: config.limits.per_number_window.as_millis() as i64,
+    });
     let app = Arc::new(App {
         secret: secret.secret,
         max_skew: config.ownid.max_clock_skew,
@@ -222,6 +298,8 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         metrics: metrics.clone(),
         modems: modems.clone(),
         clock: clock.clone(),
+        node: node.clone(),
+        fleet_rate,
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -266,7 +344,27 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
         clock.clone(),
         shutdown_rx.clone(),
     );
-    spawn_rate_saver(app.clone(), config.state_dir.clone(), shutdown_rx.clone());
+    if !postgres {
+        spawn_rate_saver(app.clone(), config.state_dir.clone(), shutdown_rx.clone());
+    }
+    let lease = outbox.lease_duration();
+    fleet::spawn_heartbeat(
+        app.clone(),
+        fleet::heartbeat_period(lease),
+        shutdown_rx.clone(),
+    );
+    if let Some(lease) = lease {
+        // SQLite expires messages from the dispatcher's timer; a fleet also takes over
+        // the leases of boxes that stopped renewing them.
+        fleet::spawn_sweep(
+            outbox.clone(),
+            app.metrics.clone(),
+            app.readiness.clone(),
+            fleet::sweep_period(lease),
+            clock.clone(),
+            shutdown_rx.clone(),
+        );
+    }
     tracing::info!(public = %public_addr, path = %config.http.path, admin = %admin_addr, modems = modems.len(), "smsbridge is ready");
     Ok(Service {
         public_addr,
@@ -289,7 +387,9 @@ impl Service {
         for server in self.servers {
             let _ = server.await;
         }
-        if let Ok(limiter) = self.app.limiter.lock() {
+        if self.app.fleet_rate.is_some() {
+            // A fleet's windows live in the database.
+        } else if let Ok(limiter) = self.app.limiter.lock() {
             if let Err(error) = crate::statedir::save_rate_windows(
                 &self.state_dir,
                 &limiter,
@@ -334,6 +434,7 @@ impl Service {
         .is_ok_and(|r| r.is_ok());
         // An outcome the store refused is held until it is recorded: not healthy meanwhile.
         outbox_answers
+            && self.app.readiness.store_reachable()
             && !self.dispatcher.is_finished()
             && self.app.readiness.outcomes_pending() == 0
             && self.app.outbox.writable()
@@ -389,7 +490,7 @@ fn rate_limiter(
     secret: &crate::ownid::SharedSecret,
     clock: &crate::clock::Clock,
 ) -> RateLimiter {
-    let key = crate::ownid::sign(secret, b"smsbridge rate-limit windows", "1");
+    let key = rate_key(secret);
     let mut limiter = RateLimiter::keyed(
         RateLimit {
             count: config.limits.per_number_count,
@@ -403,6 +504,12 @@ fn rate_limiter(
         tracing::info!(numbers = restored, "rate-limit windows restored");
     }
     limiter
+}
+
+/// The key of the numbers' hashes in the rate-limit windows (saved ones, and a fleet's
+/// shared table): derived from the shared secret, so every box of a fleet has the same.
+fn rate_key(secret: &crate::ownid::SharedSecret) -> String {
+    crate::ownid::sign(secret, b"smsbridge rate-limit windows", "1")
 }
 
 /// Saves the rate-limit windows every 10 s and at stop, so a restart (even kill -9, within

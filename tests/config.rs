@@ -740,3 +740,40 @@ fn an_endpoint_table_problem_is_named_by_its_key() {
     .to_string();
     assert!(err.contains("endpoint[0].template"), "{err}");
 }
+
+#[test]
+fn fleet_mode_keys_are_checked_and_named() {
+    use smsbridge::config::StoreBackend;
+    let config = Config::from_toml_str("").unwrap();
+    assert_eq!(config.store.backend, StoreBackend::Sqlite);
+    assert_eq!(config.store.lease, Duration::from_secs(30));
+    assert_eq!(config.node.name, None);
+    assert!(!config.node_name().is_empty(), "the hostname by default");
+
+    let fleet = Config::from_toml_str(
+        "[store]\nbackend = \"postgres\"\nurl_file = \"/etc/smsbridge/postgres-url\"\nlease_secs = 3\n[node]\nname = \"pi-a\"\n",
+    )
+    .unwrap();
+    assert_eq!(fleet.store.backend, StoreBackend::Postgres);
+    assert_eq!(fleet.store.lease, Duration::from_secs(3));
+    assert_eq!(fleet.node_name(), "pi-a");
+
+    for (text, key) in [
+        ("[store]\nbackend = \"mysql\"\n", "store.backend"),
+        (
+            "[store]\nbackend = \"postgres\"\nlease_secs = 1\n",
+            "store.lease_secs",
+        ),
+        ("[store]\nlease_secs = 601\n", "store.lease_secs"),
+        ("[store]\nurl_file = \"/x\"\n", "store.url_file"),
+        ("[node]\nname = \"pi a\"\n", "node.name"),
+        ("[node]\nname = \"\"\n", "node.name"),
+    ] {
+        let error = Config::from_toml_str(text).unwrap_err().to_string();
+        assert!(error.contains(key), "{text:?}: {error}");
+    }
+    let typo = Config::from_toml_str("[store]\nlease = 3\n")
+        .unwrap_err()
+        .to_string();
+    assert!(typo.contains("lease_secs"), "{typo}");
+}

@@ -24,6 +24,8 @@ pub(super) struct RawConfig {
     pub(super) sms: RawSms,
     pub(super) simulator: RawSimulator,
     pub(super) endpoint: Vec<crate::endpoint::EndpointConfig>,
+    pub(super) store: RawStore,
+    pub(super) node: RawNode,
 }
 
 impl Default for RawConfig {
@@ -38,8 +40,36 @@ impl Default for RawConfig {
             sms: RawSms::default(),
             simulator: RawSimulator::default(),
             endpoint: Vec::new(),
+            store: RawStore::default(),
+            node: RawNode::default(),
         }
     }
+}
+
+/// `[store]`: which outbox (SQLite here, or a fleet's PostgreSQL) and its lease.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawStore {
+    pub(super) backend: String,
+    pub(super) url_file: Option<PathBuf>,
+    pub(super) lease_secs: i64,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            backend: "sqlite".to_owned(),
+            url_file: None,
+            lease_secs: 30,
+        }
+    }
+}
+
+/// `[node]`: this box in a fleet.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawNode {
+    pub(super) name: Option<String>,
 }
 
 #[derive(Deserialize)]

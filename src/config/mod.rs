@@ -31,8 +31,8 @@ use crate::sim::Profile;
 use crate::sms::{NationalLanguage, PhoneNumber};
 
 pub use secrets::{
-    LoadedSecret, SECRET_CREDENTIAL, SECRET_ENV, SecretError, SecretSource, load_secret,
-    load_secret_from,
+    LoadedSecret, POSTGRES_URL_CREDENTIAL, POSTGRES_URL_ENV, SECRET_CREDENTIAL, SECRET_ENV,
+    SecretError, SecretSource, load_postgres_url, load_secret, load_secret_from,
 };
 
 /// Where the service looks for its configuration unless told otherwise.
@@ -62,6 +62,38 @@ pub struct Config {
     pub simulator: SimulatorConfig,
     /// The `[[endpoint]]` tables: other senders of codes (validated by `crate::endpoint`).
     pub endpoint: Vec<crate::endpoint::EndpointConfig>,
+    /// `[store]`: the outbox's backend (SQLite, or a fleet's PostgreSQL).
+    pub store: StoreConfig,
+    /// `[node]`: this box's name in a fleet.
+    pub node: NodeConfig,
+}
+
+/// `[store]`: where the outbox lives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    pub backend: StoreBackend,
+    /// `url_file`: the PostgreSQL URL (with its password); also
+    /// `$CREDENTIALS_DIRECTORY/postgres-url` or `SMSBRIDGE_POSTGRES_URL` (see
+    /// [`Config::load_postgres_url`]).
+    pub url_file: Option<PathBuf>,
+    /// `lease_secs`: a box's claim on a message lapses this long after its last renewal.
+    pub lease: Duration,
+}
+
+/// `[store] backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// One box, the embedded default: `state_dir/outbox.sqlite3`.
+    Sqlite,
+    /// A fleet: several boxes share one PostgreSQL database.
+    Postgres,
+}
+
+/// `[node]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    /// `name`: this box on the status page and in metrics; `None` means the hostname.
+    pub name: Option<String>,
 }
 
 /// `[http]`: the two listeners.
@@ -281,6 +313,31 @@ impl Config {
     /// `ownid.shared_secret_file` as the file.
     pub fn load_secret(&self) -> Result<LoadedSecret, SecretError> {
         load_secret(Some(&self.ownid.shared_secret_file))
+    }
+
+    /// The fleet's PostgreSQL URL and where it came from (for messages; never log the
+    /// URL): `[store] url_file`, else `$CREDENTIALS_DIRECTORY/postgres-url`, else
+    /// `SMSBRIDGE_POSTGRES_URL`.
+    pub fn load_postgres_url(&self) -> Result<(String, String), SecretError> {
+        let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
+        let env = std::env::var_os(POSTGRES_URL_ENV);
+        load_postgres_url(
+            self.store.url_file.as_deref(),
+            credentials.as_deref().map(Path::new),
+            env.as_deref(),
+        )
+    }
+
+    /// This box's name in a fleet: `[node] name`, else the hostname.
+    pub fn node_name(&self) -> String {
+        if let Some(name) = &self.node.name {
+            return name.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "smsbridge".to_owned())
     }
 }
 

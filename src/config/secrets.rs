@@ -72,6 +72,10 @@ pub enum SecretError {
         .looked.join(", ")
     )]
     NotFound { looked: Vec<String> },
+    /// Fleet mode: the PostgreSQL URL could not be read or is no URL. `origin` names the
+    /// key or source; the URL itself (it holds the password) is never in the message.
+    #[error("{origin}: {reason}")]
+    PostgresUrl { origin: String, reason: String },
 }
 
 /// Loads the shared secret from the first source that exists, in this order:
@@ -140,5 +144,139 @@ fn decode_secret(bytes: &[u8], origin: SecretSource) -> Result<LoadedSecret, Sec
             source: origin,
         }),
         Err(error) => Err(SecretError::Format { origin, error }),
+    }
+}
+
+/// The environment variable that may hold the fleet's PostgreSQL URL.
+pub const POSTGRES_URL_ENV: &str = "SMSBRIDGE_POSTGRES_URL";
+
+/// The systemd credential name of the PostgreSQL URL (`LoadCredential=postgres-url:...`).
+pub const POSTGRES_URL_CREDENTIAL: &str = "postgres-url";
+
+/// The fleet's PostgreSQL URL from the first source given: the file `url_file` (`[store]
+/// url_file`), else `$CREDENTIALS_DIRECTORY/postgres-url`, else the value of
+/// `SMSBRIDGE_POSTGRES_URL`. Returns the URL (surrounding whitespace trimmed) and where it
+/// came from. A source that is given but unreadable or empty, or that holds no
+/// `postgres://` / `postgresql://` URL, is an error naming it, never quoting it.
+pub fn load_postgres_url(
+    url_file: Option<&Path>,
+    credentials_directory: Option<&Path>,
+    env_url: Option<&OsStr>,
+) -> Result<(String, String), SecretError> {
+    let check = |text: &str, origin: String| {
+        let url = text.trim();
+        if url.is_empty() {
+            return Err(SecretError::PostgresUrl {
+                origin,
+                reason: "is empty; it must hold the PostgreSQL URL, e.g. postgresql://smsbridge:PASSWORD@db.example:5432/smsbridge".to_owned(),
+            });
+        }
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(SecretError::PostgresUrl {
+                origin,
+                reason:
+                    "does not hold a PostgreSQL URL (postgresql://USER:PASSWORD@HOST:PORT/DATABASE)"
+                        .to_owned(),
+            });
+        }
+        Ok((url.to_owned(), origin))
+    };
+    let read = |path: &Path, origin: String| match std::fs::read(path) {
+        Ok(bytes) => match std::str::from_utf8(&bytes) {
+            Ok(text) => check(text, origin),
+            Err(_) => Err(SecretError::PostgresUrl {
+                origin,
+                reason: "is not UTF-8 text".to_owned(),
+            }),
+        },
+        Err(err) => Err(SecretError::PostgresUrl {
+            origin,
+            reason: format!("cannot read it: {err}"),
+        }),
+    };
+    if let Some(path) = url_file {
+        return read(path, format!("[store] url_file {}", path.display()));
+    }
+    if let Some(dir) = credentials_directory {
+        let path = dir.join(POSTGRES_URL_CREDENTIAL);
+        if path.exists() {
+            let origin = format!("systemd credential {}", path.display());
+            return read(&path, origin);
+        }
+    }
+    match env_url {
+        Some(value) => match value.to_str() {
+            Some(text) => check(text, format!("environment variable {POSTGRES_URL_ENV}")),
+            None => Err(SecretError::PostgresUrl {
+                origin: format!("environment variable {POSTGRES_URL_ENV}"),
+                reason: "is not UTF-8 text".to_owned(),
+            }),
+        },
+        None => Err(SecretError::PostgresUrl {
+            origin: "[store] url_file".to_owned(),
+            reason: format!(
+                "backend = \"postgres\" needs the database's URL: set [store] url_file, or provide the systemd credential {POSTGRES_URL_CREDENTIAL} or the environment variable {POSTGRES_URL_ENV}"
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "postgresql://smsbridge:s3cret-pw@db.example:5432/smsbridge";
+
+    #[test]
+    fn the_postgres_url_comes_from_url_file_then_the_credential_then_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("postgres-url");
+        std::fs::write(&file, format!("{URL}\n")).unwrap();
+        let creds = dir.path().join("creds");
+        std::fs::create_dir(&creds).unwrap();
+        std::fs::write(
+            creds.join(POSTGRES_URL_CREDENTIAL),
+            "postgres://c@h/credential",
+        )
+        .unwrap();
+        let env = OsStr::new("postgres://e@h/environment");
+
+        let (url, origin) = load_postgres_url(Some(&file), Some(&creds), Some(env)).unwrap();
+        assert_eq!(url, URL, "trimmed, from url_file first");
+        assert!(origin.starts_with("[store] url_file"), "{origin}");
+        let (url, origin) = load_postgres_url(None, Some(&creds), Some(env)).unwrap();
+        assert_eq!(url, "postgres://c@h/credential");
+        assert!(origin.starts_with("systemd credential"), "{origin}");
+        let empty_creds = dir.path().join("none");
+        let (url, origin) = load_postgres_url(None, Some(&empty_creds), Some(env)).unwrap();
+        assert_eq!(url, "postgres://e@h/environment");
+        assert_eq!(origin, "environment variable SMSBRIDGE_POSTGRES_URL");
+        let missing = load_postgres_url(None, None, None).unwrap_err().to_string();
+        assert!(missing.contains("[store] url_file"), "{missing}");
+    }
+
+    #[test]
+    fn a_bad_url_is_named_by_its_source_and_never_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("postgres-url");
+        std::fs::write(&file, "mysql://root:hunter2@db/x").unwrap();
+        let error = load_postgres_url(Some(&file), None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("[store] url_file"), "{error}");
+        assert!(
+            !error.contains("hunter2") && !error.contains("mysql"),
+            "{error}"
+        );
+        std::fs::write(&file, "  \n").unwrap();
+        let error = load_postgres_url(Some(&file), None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is empty"), "{error}");
+        let gone = dir.path().join("absent");
+        let error = load_postgres_url(Some(&gone), None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("cannot read it"), "{error}");
     }
 }

@@ -233,6 +233,23 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
     };
     let send_latency = c.millis("simulator.send_latency_ms", sim.send_latency_ms, 0, 600_000);
 
+    let store = validate_store(&mut c, raw.store);
+    let node = raw.node.name.map(|name| {
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.len() > 63 {
+            c.problem("node.name", "must be 1 to 63 characters");
+        } else if let Some(bad) = name
+            .chars()
+            .find(|ch| !(ch.is_ascii_alphanumeric() || "-._".contains(*ch)))
+        {
+            c.problem(
+                "node.name",
+                format!("{name:?} may only contain letters, digits and - . _ (found {bad:?})"),
+            );
+        }
+        name
+    });
+
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
@@ -278,7 +295,40 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Problem>> {
             send_latency,
         },
         endpoint: raw.endpoint,
+        store,
+        node: NodeConfig { name: node },
     })
+}
+
+fn validate_store(c: &mut Checker, raw: super::format::RawStore) -> StoreConfig {
+    let backend = match raw.backend.as_str() {
+        "sqlite" => StoreBackend::Sqlite,
+        "postgres" => StoreBackend::Postgres,
+        other => {
+            c.problem(
+                "store.backend",
+                format!(
+                    "{other:?} is not \"sqlite\" (one box, the default) or \"postgres\" (a fleet)"
+                ),
+            );
+            StoreBackend::Sqlite
+        }
+    };
+    let lease = c.secs("store.lease_secs", raw.lease_secs, 2, 600);
+    if let Some(path) = &raw.url_file {
+        c.path("store.url_file", path);
+        if backend == StoreBackend::Sqlite {
+            c.problem(
+                "store.url_file",
+                "is only read with backend = \"postgres\"; set the backend or remove the key",
+            );
+        }
+    }
+    StoreConfig {
+        backend,
+        url_file: raw.url_file,
+        lease,
+    }
 }
 
 fn validate_modems(c: &mut Checker, raw: Vec<RawModem>) -> Vec<ModemEntry> {

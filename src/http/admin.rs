@@ -24,7 +24,13 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
-    if !app.outbox.writable() {
+    if !app.readiness.store_reachable() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the message store (PostgreSQL) cannot be reached\n",
+        )
+            .into_response()
+    } else if !app.outbox.writable() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             "the outbox cannot write (disk full or failing)\n",
@@ -51,6 +57,16 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
             .into_iter()
             .map(|s| (s.name, s.state.as_str(), s.signal_dbm))
             .collect(),
+        fleet: match fleet_view(&app).await {
+            Ok(boxes) => {
+                let now = app.clock.wall_ms() as i64;
+                boxes
+                    .into_iter()
+                    .map(|b| (b.name, (now - b.last_seen_ms).max(0) as f64 / 1000.0))
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        },
     };
     (
         [(
@@ -74,7 +90,52 @@ pub async fn status_json(State(app): State<Arc<App>>) -> Response {
         .map(|(state, n)| (state.to_owned(), json!(n)))
         .collect();
     let messages: Vec<_> = recent.iter().map(message_json).collect();
-    Json(json!({ "modems": modems, "queue": queue, "recent_messages": messages })).into_response()
+    let mut body = json!({ "modems": modems, "queue": queue, "recent_messages": messages });
+    if app.outbox.backend_name() == "postgres" {
+        // The fleet: every box with its modems; `queue` above is the whole fleet's.
+        body["node"] = json!(app.node);
+        body["backend"] = json!("postgres");
+        body["fleet"] = match fleet_view(&app).await {
+            Ok(boxes) => fleet_json(&boxes),
+            Err(error) => {
+                tracing::error!(%error, "reading the fleet for the status failed");
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+        };
+    }
+    Json(body).into_response()
+}
+
+/// `GET /api/messages/{id}`: one message's summary (masked number, no text), with the box
+/// that made its last attempt (`node`) and the modem: what `smsbridge message ID` prints.
+pub async fn message_by_id(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "a message id is a decimal number" })),
+        )
+            .into_response();
+    };
+    match app.outbox.message(crate::outbox::MessageId(id)).await {
+        Ok(Some(summary)) => Json(message_json(&summary)).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": format!("no message {id} (never accepted, or purged)") })),
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "reading a message failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "5")],
+                Json(json!({ "error": "the message store cannot be read now" })),
+            )
+                .into_response()
+        }
+    }
 }
 
 pub async fn status_page(State(app): State<Arc<App>>) -> Response {
@@ -89,7 +150,11 @@ pub async fn status_page(State(app): State<Arc<App>>) -> Response {
         .sent_per_minute(now - 3_600_000, now)
         .await
         .unwrap_or_default();
-    let refusing = if store_failing {
+    let refusing = if !app.readiness.store_reachable() {
+        Some(
+            "PostgreSQL cannot be reached: requests are refused with 503 and sends wait. The box recovers by itself when the database returns; check the database and the network.",
+        )
+    } else if store_failing {
         Some(
             "The outbox cannot be read: requests are probably failing too. Check the log (journalctl -u smsbridge -p warning) and the disk.",
         )
@@ -100,6 +165,7 @@ pub async fn status_page(State(app): State<Arc<App>>) -> Response {
     } else {
         None
     };
+    let fleet = fleet_view(&app).await.unwrap_or_default();
     let page = render_page(
         &modem_statuses(&app),
         &counts,
@@ -108,9 +174,108 @@ pub async fn status_page(State(app): State<Arc<App>>) -> Response {
         &PageContext {
             now_ms: now,
             refusing,
+            fleet: &fleet,
         },
     );
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
+}
+
+/// One box of the fleet as `/api/status` and the page show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetBox {
+    pub name: String,
+    pub last_seen_ms: i64,
+    /// This box.
+    pub this: bool,
+    /// Messages it was sending at its last heartbeat.
+    pub sending: u64,
+    /// Its modems as its last heartbeat described them ([`modems_brief_json`]).
+    pub modems: Vec<BriefModem>,
+}
+
+/// A modem of some box of the fleet, as its heartbeat carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BriefModem {
+    pub name: String,
+    pub state: String,
+    pub signal_dbm: Option<i64>,
+}
+
+/// This box's modems in brief (name, state, signal) as the JSON its heartbeat carries to
+/// the other boxes of the fleet.
+pub fn modems_brief_json(app: &App) -> String {
+    let modems: Vec<_> = modem_statuses(app)
+        .iter()
+        .map(|s| json!({ "name": s.name, "state": s.state.as_str(), "signal_dbm": s.signal_dbm }))
+        .collect();
+    serde_json::Value::Array(modems).to_string()
+}
+
+/// Reads a heartbeat's modem list back; what does not parse (a newer box's fields, a
+/// damaged row) is shown as no modem rather than failing the page.
+pub fn parse_brief_modems(text: &str) -> Vec<BriefModem> {
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(text)
+    else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|m| {
+            Some(BriefModem {
+                name: m.get("name")?.as_str()?.to_owned(),
+                state: m
+                    .get("state")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or("unknown")
+                    .to_owned(),
+                signal_dbm: m.get("signal_dbm").and_then(serde_json::Value::as_i64),
+            })
+        })
+        .collect()
+}
+
+/// Every box of the fleet, this one first then by name. Empty on a single box (SQLite),
+/// whose page stays as it was.
+pub async fn fleet_view(app: &App) -> Result<Vec<FleetBox>, crate::outbox::OutboxError> {
+    if app.outbox.backend_name() != "postgres" {
+        return Ok(Vec::new());
+    }
+    let mut boxes: Vec<FleetBox> = app
+        .outbox
+        .fleet()
+        .await?
+        .into_iter()
+        .map(|n| FleetBox {
+            modems: parse_brief_modems(&n.modems),
+            name: n.name,
+            last_seen_ms: n.last_seen_ms,
+            this: n.this,
+            sending: n.queue_local,
+        })
+        .collect();
+    boxes.sort_by(|a, b| b.this.cmp(&a.this).then_with(|| a.name.cmp(&b.name)));
+    Ok(boxes)
+}
+
+fn fleet_json(boxes: &[FleetBox]) -> serde_json::Value {
+    serde_json::Value::Array(
+        boxes
+            .iter()
+            .map(|b| {
+                json!({
+                    "name": b.name,
+                    "last_seen_ms": b.last_seen_ms,
+                    "this": b.this,
+                    "sending": b.sending,
+                    "modems": b.modems.iter().map(|m| json!({
+                        "name": m.name,
+                        "state": m.state,
+                        "signal_dbm": m.signal_dbm,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// What the page says beside the figures: when it was rendered, and why requests are
@@ -118,6 +283,8 @@ pub async fn status_page(State(app): State<Arc<App>>) -> Response {
 pub struct PageContext<'a> {
     pub now_ms: i64,
     pub refusing: Option<&'a str>,
+    /// Fleet mode: every box; empty on a single box.
+    pub fleet: &'a [FleetBox],
 }
 
 async fn queue_view(app: &App) -> Result<(QueueCounts, Vec<MessageSummary>), StatusCode> {
@@ -173,6 +340,7 @@ fn message_json(m: &MessageSummary) -> serde_json::Value {
         "parts": m.parts,
         "parts_sent": m.parts_sent,
         "modem": m.modem,
+        "node": m.node,
         "delivery": m.delivery.as_ref().map(|d| json!({
             "state": d.state.as_str(),
             "parts_delivered": d.parts_delivered,
@@ -240,6 +408,45 @@ pub fn render_page(
         );
     }
 
+    if !context.fleet.is_empty() {
+        html.push_str(
+            "<h2>Fleet</h2><table><tr><th>Box</th><th>Last seen</th><th>Modems</th></tr>",
+        );
+        for b in context.fleet {
+            let ago = (context.now_ms - b.last_seen_ms).max(0) / 1000;
+            let modems = if b.modems.is_empty() {
+                "<span class=\"muted\">none</span>".to_owned()
+            } else {
+                b.modems
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "{} <span class=\"{state}\">{state}</span>{}",
+                            escape(&m.name),
+                            m.signal_dbm
+                                .map(|d| format!(" {d} dBm"))
+                                .unwrap_or_default(),
+                            state = escape(&m.state),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = write!(
+                html,
+                "<tr><td>{}{}</td><td>{} ({ago} s ago)</td><td>{modems}</td></tr>",
+                escape(&b.name),
+                if b.this {
+                    " <span class=\"muted\">(this box)</span>"
+                } else {
+                    ""
+                },
+                utc_time(b.last_seen_ms),
+            );
+        }
+        html.push_str("</table>");
+    }
+
     html.push_str("<h2>Modems</h2><table><tr><th>Name</th><th>State</th><th>Signal</th><th>Operator</th><th>Modem</th><th>IMEI</th><th>Last problem</th></tr>");
     if modems.is_empty() {
         html.push_str("<tr><td colspan=\"7\" class=\"muted\">No modem is configured.</td></tr>");
@@ -282,7 +489,11 @@ pub fn render_page(
     }
     html.push_str("</table>");
 
-    html.push_str("<h2>Queue</h2><p class=\"queue\">");
+    html.push_str(if context.fleet.is_empty() {
+        "<h2>Queue</h2><p class=\"queue\">"
+    } else {
+        "<h2>Queue (the whole fleet)</h2><p class=\"queue\">"
+    });
     for (state, n) in counts.by_state() {
         let _ = write!(html, "<span>{state}: <b>{n}</b></span>");
     }
@@ -305,7 +516,13 @@ pub fn render_page(
             m.state.as_str(),
             m.attempts,
             m.parts,
-            escape(m.modem.as_deref().unwrap_or("")),
+            escape(&match (&m.node, &m.modem) {
+                // In a fleet the box matters as much as the modem.
+                (Some(node), Some(modem)) if !context.fleet.is_empty() => {
+                    format!("{node} / {modem}")
+                }
+                (_, modem) => modem.clone().unwrap_or_default(),
+            }),
             escape(&delivery_text(m)),
             utc_time(m.created_at_ms),
             m.sent_at_ms.map(utc_time).unwrap_or_default(),
@@ -424,6 +641,7 @@ mod tests {
         let context = PageContext {
             now_ms: 1_796_168_110_000,
             refusing: None,
+            fleet: &[],
         };
         let page = render_page(&[], &QueueCounts::default(), &[message], &[], &context);
         for time in [
@@ -434,6 +652,46 @@ mod tests {
         ] {
             assert!(page.contains(time), "{time} missing");
         }
+    }
+
+    #[test]
+    fn the_page_shows_every_box_of_the_fleet_with_its_modems() {
+        let fleet = vec![
+            FleetBox {
+                name: "pi-a".into(),
+                last_seen_ms: 1_796_168_105_000,
+                this: true,
+                sending: 1,
+                modems: parse_brief_modems(
+                    r#"[{"name":"modem0","state":"ready","signal_dbm":-71}]"#,
+                ),
+            },
+            FleetBox {
+                name: "pi-<b>".into(),
+                last_seen_ms: 1_796_168_100_000,
+                this: false,
+                sending: 0,
+                modems: parse_brief_modems("not json"),
+            },
+        ];
+        let context = PageContext {
+            now_ms: 1_796_168_110_000,
+            refusing: None,
+            fleet: &fleet,
+        };
+        let page = render_page(&[], &QueueCounts::default(), &[], &[], &context);
+        assert!(page.contains("<h2>Fleet</h2>"), "{page}");
+        assert!(page.contains("pi-a <span class=\"muted\">(this box)</span>"));
+        assert!(page.contains("modem0 <span class=\"ready\">ready</span> -71 dBm"));
+        assert!(page.contains("pi-&lt;b&gt;") && !page.contains("pi-<b>"));
+        assert!(page.contains("(5 s ago)") && page.contains("(10 s ago)"));
+        assert!(page.contains("Queue (the whole fleet)"));
+        let single = PageContext {
+            fleet: &[],
+            ..context
+        };
+        let page = render_page(&[], &QueueCounts::default(), &[], &[], &single);
+        assert!(!page.contains("Fleet"));
     }
 
     #[test]
@@ -452,6 +710,7 @@ mod tests {
         let context = PageContext {
             now_ms: 1_796_168_107_000,
             refusing: Some("Requests are refused with 503: no modem"),
+            fleet: &[],
         };
         let page = render_page(
             &[modem.clone()],
@@ -473,6 +732,7 @@ mod tests {
         let calm = PageContext {
             now_ms: 0,
             refusing: None,
+            fleet: &[],
         };
         let page = render_page(&[modem], &QueueCounts::default(), &[], &[], &calm);
         assert!(page.contains("-71 dBm") && page.contains("Stale Operator"));

@@ -39,6 +39,19 @@ pub struct App {
     pub modems: Vec<ModemHandle>,
     /// The service's clock: OwnID's timestamps, rate limits and TTLs are judged by it.
     pub clock: Clock,
+    /// This box's name (`[node] name`), shown in the fleet view.
+    pub node: String,
+    /// Fleet mode: the per-number limit is checked by the store, fleet-wide, in the
+    /// transaction that stores the message (`limiter` is then unused).
+    pub fleet_rate: Option<FleetRate>,
+}
+
+/// The fleet-wide per-number limit: what [`crate::outbox::RateCheck`] carries.
+pub struct FleetRate {
+    /// The key of the number's hash (from the shared secret, so every box hashes alike).
+    pub key: Vec<u8>,
+    pub limit: u32,
+    pub window_ms: i64,
 }
 
 /// The public listener's routes: only the OwnID path answers.
@@ -57,6 +70,7 @@ pub fn admin_router(app: Arc<App>) -> Router {
         .route("/readyz", get(admin::readyz))
         .route("/metrics", get(admin::metrics))
         .route("/api/status", get(admin::status_json))
+        .route("/api/messages/{id}", get(admin::message_by_id))
         .fallback(not_found)
         .with_state(app)
 }

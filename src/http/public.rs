@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::App;
 use super::error::ApiError;
-use crate::outbox::{NewMessage, OutboxError};
+use crate::outbox::{NewMessage, OutboxError, RateCheck};
 use crate::ownid;
 use crate::sms::PhoneNumber;
 
@@ -134,28 +134,22 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Result<Submitted, ApiError>
         ));
     }
 
-    // The guard must not live across an await: take the slot and let go at once.
-    let reserved = match app.limiter.lock() {
-        Ok(mut limiter) => limiter.reserve(number.as_str(), now_ms),
-        Err(_) => return Err(ApiError::Internal),
-    };
-    if let Err(limited) = reserved {
-        // A platform's retry of a message this number already used its slot for is not a
-        // new message: it gets the success answer, not 429.
-        if let Some((key, _)) = s.dedup {
-            if let Ok(Some(id)) = app.outbox.dedup_lookup(key, now_ms as i64).await {
-                tracing::info!(message_id = %id, to = %crate::mask::phone(number.as_str()), "duplicate of an accepted message; nothing sent again");
-                return Ok(Submitted {
-                    id,
-                    parts,
-                    duplicate: true,
-                    number,
-                });
-            }
+    // In a fleet the store checks the limit, fleet-wide, in the transaction that stores
+    // the message; a single box keeps its in-memory limiter.
+    let rate = app.fleet_rate.as_ref().map(|fleet| RateCheck {
+        key: crate::ratelimit::keyed_hash(&fleet.key, number.as_str()),
+        limit: fleet.limit,
+        window_ms: fleet.window_ms,
+    });
+    if rate.is_none() {
+        // The guard must not live across an await: take the slot and let go at once.
+        let reserved = match app.limiter.lock() {
+            Ok(mut limiter) => limiter.reserve(number.as_str(), now_ms),
+            Err(_) => return Err(ApiError::Internal),
+        };
+        if let Err(limited) = reserved {
+            return rate_limited(app, s.dedup, now_ms, parts, number, limited.retry_after_ms).await;
         }
-        return Err(ApiError::RateLimited {
-            retry_after_secs: limited.retry_after_ms.div_ceil(1000),
-        });
     }
     let message = NewMessage {
         to: number.as_str().to_owned(),
@@ -165,7 +159,7 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Result<Submitted, ApiError>
         created_at_ms: now_ms as i64,
         expires_at_ms: (now_ms + app.ttl.as_millis() as u64) as i64,
         signature: s.signature,
-        rate: None,
+        rate,
     };
     let stored = match s.dedup {
         None => app
@@ -181,8 +175,10 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Result<Submitted, ApiError>
     match stored {
         Ok(enqueued) if enqueued.duplicate => {
             // A platform's retry: it gets its success answer, the number keeps its slot.
-            if let Ok(mut limiter) = app.limiter.lock() {
-                limiter.release(number.as_str(), now_ms);
+            if app.fleet_rate.is_none() {
+                if let Ok(mut limiter) = app.limiter.lock() {
+                    limiter.release(number.as_str(), now_ms);
+                }
             }
             tracing::info!(message_id = %enqueued.id, to = %crate::mask::phone(number.as_str()), "duplicate of an accepted message; nothing sent again");
             Ok(Submitted {
@@ -202,9 +198,19 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Result<Submitted, ApiError>
                 number,
             })
         }
+        Err(OutboxError::RateLimited { retry_after_ms }) => {
+            rate_limited(app, s.dedup, now_ms, parts, number, retry_after_ms).await
+        }
         Err(error) => {
-            if let Ok(mut limiter) = app.limiter.lock() {
-                limiter.release(number.as_str(), now_ms);
+            if app.fleet_rate.is_none() {
+                if let Ok(mut limiter) = app.limiter.lock() {
+                    limiter.release(number.as_str(), now_ms);
+                }
+            }
+            if matches!(error, OutboxError::Unavailable { .. })
+                && app.readiness.set_store_reachable(false)
+            {
+                tracing::error!(%error, "the message store cannot be reached; refusing requests with 503");
             }
             Err(match error {
                 OutboxError::Duplicate => ApiError::Unauthorized(
@@ -221,6 +227,11 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Result<Submitted, ApiError>
                             .to_owned(),
                     )
                 }
+                // PostgreSQL unreachable or the connection lost: nothing was committed.
+                OutboxError::Unavailable { .. } => ApiError::Unavailable(
+                    "the message store cannot be reached now; the message was not accepted"
+                        .to_owned(),
+                ),
                 other => {
                     tracing::error!(error = %other, "storing a message failed");
                     ApiError::Internal
@@ -228,4 +239,31 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Result<Submitted, ApiError>
             })
         }
     }
+}
+
+/// The answer to a number that used its allowance: `429`, unless the request is a
+/// platform's retry of a message already accepted (then its success answer, nothing sent
+/// again).
+async fn rate_limited(
+    app: &App,
+    dedup: Option<([u8; 32], i64)>,
+    now_ms: u64,
+    parts: usize,
+    number: PhoneNumber,
+    retry_after_ms: u64,
+) -> Result<Submitted, ApiError> {
+    if let Some((key, _)) = dedup {
+        if let Ok(Some(id)) = app.outbox.dedup_lookup(key, now_ms as i64).await {
+            tracing::info!(message_id = %id, to = %crate::mask::phone(number.as_str()), "duplicate of an accepted message; nothing sent again");
+            return Ok(Submitted {
+                id,
+                parts,
+                duplicate: true,
+                number,
+            });
+        }
+    }
+    Err(ApiError::RateLimited {
+        retry_after_secs: retry_after_ms.div_ceil(1000).max(1),
+    })
 }

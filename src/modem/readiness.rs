@@ -16,6 +16,9 @@ pub struct Readiness {
     last_ready_ms: AtomicU64,
     /// Send outcomes the dispatcher holds because the store could not record them yet.
     outcomes_pending: AtomicU64,
+    /// Whether the message store answered its last call (PostgreSQL can go away; a
+    /// local SQLite file cannot, its failures are `Outbox::writable`).
+    store_reachable: AtomicBool,
 }
 
 impl Readiness {
@@ -25,6 +28,7 @@ impl Readiness {
             ready_now: AtomicBool::new(false),
             last_ready_ms: AtomicU64::new(started_ms),
             outcomes_pending: AtomicU64::new(0),
+            store_reachable: AtomicBool::new(true),
         }
     }
 
@@ -37,6 +41,17 @@ impl Readiness {
     /// Set by the dispatcher as it keeps or records outcomes the store refused.
     pub fn set_outcomes_pending(&self, count: u64) {
         self.outcomes_pending.store(count, Ordering::Relaxed);
+    }
+
+    /// Whether the message store (PostgreSQL) could be reached at the last try.
+    pub fn store_reachable(&self) -> bool {
+        self.store_reachable.load(Ordering::Relaxed)
+    }
+
+    /// Set by whoever talks to the store (heartbeat, sweep, accept) from its last answer;
+    /// returns the previous value, so a change can be logged once.
+    pub fn set_store_reachable(&self, reachable: bool) -> bool {
+        self.store_reachable.swap(reachable, Ordering::Relaxed)
     }
 
     pub fn accepting(&self, now_ms: u64) -> bool {
