@@ -539,9 +539,9 @@ struct Gate<'a> {
 
 impl Gate<'_> {
     /// Whether the next part may go out: the lease is renewed first unless it was
-    /// confirmed recently; `false` once another box holds it. A store that cannot be
-    /// reached does not stop the send (nobody can take over meanwhile; the outcome is
-    /// recorded when it returns).
+    /// confirmed recently; `false` once another box holds it. When the store cannot be
+    /// reached the part goes out only while the lease surely still holds: this box may be
+    /// the only one cut off, and the others take the message over once it lapses.
     async fn may_send(&self, id: crate::outbox::MessageId) -> bool {
         use std::sync::atomic::Ordering;
         if self.fenced.load(Ordering::Relaxed) {
@@ -556,9 +556,13 @@ impl Gate<'_> {
                 self.fenced.store(true, Ordering::Relaxed);
                 false
             }
-            Err(error) => {
-                tracing::warn!(message_id = %id, %error, "renewing the lease before a part failed; sending it");
+            Err(error) if self.outbox.lease_surely_held(id) => {
+                tracing::warn!(message_id = %id, %error, "renewing the lease before a part failed; it still holds, sending the part");
                 true
+            }
+            Err(error) => {
+                tracing::warn!(message_id = %id, %error, "renewing the lease before a part failed and it may have lapsed; no further part sent");
+                false
             }
         }
     }
@@ -577,8 +581,13 @@ async fn send_gated(
     let mut references = Vec::with_capacity(parts.len());
     for (index, part) in parts.into_iter().enumerate() {
         if !gate.may_send(id).await {
+            let reason = if gate.fenced.load(std::sync::atomic::Ordering::Relaxed) {
+                "another box took the message over"
+            } else {
+                "the database could not be reached to renew the lease"
+            };
             return Err(SendError::Temporary {
-                reason: "another box took the message over".into(),
+                reason: reason.into(),
                 sent: references,
             });
         }

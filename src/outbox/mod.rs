@@ -967,6 +967,15 @@ impl Outbox {
             .is_none_or(|pg| pg.lease_fresh(id, Instant::now()))
     }
 
+    /// Whether this box's lease on message `id` surely has not lapsed, renewal or not:
+    /// what the dispatcher asks when a renewal fails because the database cannot be
+    /// reached (another box that can reach it may take the message over once the lease
+    /// lapses). SQLite: always true.
+    pub fn lease_surely_held(&self, id: MessageId) -> bool {
+        self.pg()
+            .is_none_or(|pg| pg.lease_surely_held(id, Instant::now()))
+    }
+
     /// The lease a claim gets (PostgreSQL); `None` on SQLite, which has none.
     pub fn lease_duration(&self) -> Option<std::time::Duration> {
         self.pg().map(|pg| pg.lease())

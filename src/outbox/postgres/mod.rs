@@ -504,6 +504,18 @@ impl PgStore {
         })
     }
 
+    /// Whether the lease surely has not lapsed yet: its last confirmation (taken at the
+    /// request's start) is younger than the lease less a fifth, a margin for the two
+    /// clocks' pace. Only then may a part go out without a renewal.
+    pub(crate) fn lease_surely_held(&self, id: MessageId, now: Instant) -> bool {
+        let margin = self.opts.lease / 5;
+        self.leases.lock().ok().is_some_and(|leases| {
+            leases.get(&id).is_some_and(|l| {
+                now.saturating_duration_since(l.confirmed) < self.opts.lease.saturating_sub(margin)
+            })
+        })
+    }
+
     /// A modem as the dispatcher sees it: plain when it is this box's, else `node/modem`.
     fn modem_name(&self, node: Option<String>, modem: Option<String>) -> Option<String> {
         let modem = modem?;
