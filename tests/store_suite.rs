@@ -828,6 +828,11 @@ async fn a_lapsed_lease_is_taken_over_and_the_stalled_box_is_fenced() {
     a.mark_part_sent(partly, 0, 1, now()).await.unwrap();
     a.mark_part_sent(recorded, 0, 2, now()).await.unwrap();
     assert!(a.lease_fresh(partly));
+    assert!(a.lease_surely_held(partly));
+    assert!(
+        !b.lease_surely_held(partly),
+        "a box holds no lease on another box's claim"
+    );
     assert_eq!(
         b.sweep(now()).await.unwrap().taken_over,
         0,
@@ -835,6 +840,10 @@ async fn a_lapsed_lease_is_taken_over_and_the_stalled_box_is_fenced() {
     );
     tokio::time::sleep(lease + Duration::from_millis(400)).await;
     assert!(!a.lease_fresh(partly), "the lease is no longer fresh");
+    assert!(
+        !a.lease_surely_held(partly),
+        "past the lease, a part may not go out unrenewed"
+    );
     // Lapsed but not yet taken over: a's late record still counts.
     a.mark_sent(late, &[3], now()).await.unwrap();
 
