@@ -74,6 +74,17 @@ pub fn lock(dir: &Path) -> Result<StateLock, StateError> {
     }
 }
 
+/// [`check_integrity`] unless the outbox's last stop was orderly and the file is unchanged
+/// since (`outbox::clean_stop`): then `None`, and the caller runs the check once it
+/// serves ([`check_integrity`] on a second connection). Its cost grows with the history
+/// (every page is read), so a clean restart does not pay it before serving.
+pub fn check_integrity_unless_clean(path: &Path) -> Result<Option<Duration>, StateError> {
+    if crate::outbox::clean_stop::take(path) {
+        return Ok(None);
+    }
+    check_integrity(path).map(Some)
+}
+
 /// Runs `PRAGMA quick_check` on an existing outbox; a missing file is a new outbox and
 /// passes. Returns how long the check took.
 pub fn check_integrity(path: &Path) -> Result<Duration, StateError> {

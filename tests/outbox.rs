@@ -1331,3 +1331,160 @@ async fn a_three_part_message_is_delivered_only_when_every_part_is() {
     assert_eq!(report(22, 0x00).await, Some(broken));
     assert_eq!(delivery(broken).await, (DeliveryState::Failed, 2, 1));
 }
+
+/// The per-state counts as a scan of the table gives them: the ground truth the
+/// trigger-kept `state_counts` (schema v4) must equal.
+fn scanned_counts(db: &Path) -> Vec<(String, i64)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT s.state, (SELECT count(*) FROM messages m WHERE m.state = s.state)
+             FROM state_counts s ORDER BY s.state",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn kept_counts(db: &Path) -> Vec<(String, i64)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT state, n FROM state_counts ORDER BY state")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A version-3 outbox (before the kept counts) is migrated in place (issue 12 item 5):
+/// the counts are filled from its rows once, then kept by every change, purges included,
+/// and read back at the next open without a scan.
+#[tokio::test]
+async fn a_version_3_outbox_is_migrated_and_its_counts_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let outbox = open(&db);
+    let a = outbox.enqueue(message(US, "a", 1, None)).await.unwrap();
+    let b = outbox.enqueue(message(UK, "b", 1, None)).await.unwrap();
+    outbox.enqueue(message(UK, "c", 1, None)).await.unwrap();
+    outbox.claim(a, "m0", T0).await.unwrap().unwrap();
+    outbox.mark_sent(a, &[1], T0 + 1).await.unwrap();
+    outbox.claim(b, "m0", T0).await.unwrap().unwrap();
+    outbox.shutdown().await.unwrap();
+    drop(outbox);
+    {
+        // What version 3 wrote: none of version 4's table, triggers and indexes.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER messages_count_insert; DROP TRIGGER messages_count_update;
+             DROP TRIGGER messages_count_delete; DROP TABLE state_counts;
+             DROP INDEX messages_sending; DROP INDEX messages_sent_at;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let outbox = open(&db);
+    let counts = outbox.counts();
+    assert_eq!(
+        (counts.queued, counts.sending, counts.sent),
+        (1, 1, 1),
+        "{counts:?}"
+    );
+    assert_eq!(kept_counts(&db), scanned_counts(&db));
+    // Every kind of change keeps them: enqueue, claim, retry, final states, purge.
+    let d = outbox.enqueue(message(US, "d", 1, None)).await.unwrap();
+    outbox.mark_retry(b, "busy", &[], T0 + 2).await.unwrap();
+    outbox.claim(d, "m0", T0 + 3).await.unwrap().unwrap();
+    outbox
+        .mark_failed(d, "refused", &[], T0 + 4)
+        .await
+        .unwrap();
+    assert_eq!(kept_counts(&db), scanned_counts(&db));
+    assert_eq!(outbox.purge(T0 + 10).await.unwrap(), 2);
+    assert_eq!(kept_counts(&db), scanned_counts(&db));
+    let before = outbox.counts();
+    outbox.shutdown().await.unwrap();
+    drop(outbox);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
+    drop(conn);
+    // Read back at open from the kept rows: the same as the writer's running counts.
+    let outbox = open(&db);
+    assert_eq!(outbox.counts(), before);
+    assert_eq!((before.sent, before.failed, before.queued), (0, 0, 2));
+}
+
+/// Recovery finds `sending` rows through their partial index, not a scan of the history,
+/// and the sends-per-minute chart reads `sent_at` through its index (issue 12 item 5).
+#[tokio::test]
+async fn start_up_and_chart_queries_use_indexes_not_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let outbox = open(&db);
+    outbox.enqueue(message(US, "a", 1, None)).await.unwrap();
+    outbox.shutdown().await.unwrap();
+    drop(outbox);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.join("; ")
+    };
+    for sql in [
+        "SELECT id FROM messages WHERE state = 'sending' AND parts_sent >= parts",
+        "UPDATE messages SET state = 'queued', next_attempt_at = 1 WHERE state = 'sending'",
+        "SELECT (sent_at - 1) / 60000, count(*) FROM messages WHERE sent_at >= 1 AND sent_at < 2 GROUP BY 1",
+        "SELECT state, n FROM state_counts",
+    ] {
+        let plan = plan(sql);
+        // A scan of a partial index reads only its rows (`sending` ones, sent ones in the
+        // range); a bare `SCAN messages` reads every row of the history.
+        let full_scan = plan
+            .split("; ")
+            .any(|step| step.starts_with("SCAN messages") && !step.contains("USING"));
+        assert!(!full_scan, "{sql} scans every message: {plan}");
+    }
+}
+
+/// An orderly shutdown leaves the clean-stop marker that lets the next start skip its
+/// full integrity scan; it is taken once, and any change to the file or a stop without
+/// shutdown leaves none that matches (issue 12 item 5).
+#[tokio::test]
+async fn only_an_orderly_stop_of_an_unchanged_file_is_trusted() {
+    use smsbridge::outbox::clean_stop;
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let outbox = open(&db);
+    outbox.enqueue(message(US, "a", 1, None)).await.unwrap();
+    outbox.shutdown().await.unwrap();
+    drop(outbox);
+    assert!(clean_stop::take(&db), "an orderly stop is trusted");
+    assert!(!clean_stop::take(&db), "once");
+
+    // Stopped cleanly, then changed by someone else: not trusted.
+    let outbox = open(&db);
+    outbox.shutdown().await.unwrap();
+    drop(outbox);
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = DELETE; UPDATE messages SET attempts = 7")
+            .unwrap();
+    }
+    assert!(!clean_stop::take(&db), "the file changed after the stop");
+
+    // No shutdown (the writer still running, as when the process is killed): no marker.
+    let outbox = open(&db);
+    outbox.enqueue(message(UK, "b", 1, None)).await.unwrap();
+    assert!(!clean_stop::take(&db));
+    outbox.shutdown().await.unwrap();
+}

@@ -38,6 +38,7 @@
 //! Architecture invariant: this module knows nothing of HTTP, modems or JSON. Its domain
 //! types have no serde derives. It never logs a number or a text.
 
+pub mod clean_stop;
 mod retry;
 mod schema;
 mod store;
@@ -536,6 +537,7 @@ impl Outbox {
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
             conn,
+            path: path.to_owned(),
             opts,
             shared: Arc::clone(&shared),
             counts,

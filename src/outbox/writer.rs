@@ -79,6 +79,8 @@ pub(super) enum Msg {
 
 pub(super) struct Writer {
     pub conn: Connection,
+    /// The database file, for the clean-stop marker.
+    pub path: std::path::PathBuf,
     pub opts: OutboxOptions,
     pub shared: Arc<Shared>,
     pub counts: QueueCounts,
@@ -138,8 +140,13 @@ impl Writer {
         }
         // Closing the last connection checkpoints and removes the WAL as well; the explicit
         // TRUNCATE makes sure of it even if another process holds the file open.
-        let _ = self.checkpoint();
-        drop(self.conn);
+        let checkpointed = self.checkpoint().is_ok();
+        let closed = self.conn.close().is_ok();
+        if shutdown.is_some() && checkpointed && closed {
+            // An orderly stop with everything in the database file: the next start may
+            // skip its full integrity scan (see `super::clean_stop`).
+            super::clean_stop::mark(&self.path);
+        }
         if let Some(reply) = shutdown {
             let _ = reply.send(());
         }
