@@ -58,11 +58,59 @@ impl Desc {
 
 /// Whether `pattern` matches a prefix of `input`. A pattern outside the supported syntax
 /// matches nothing (the generator's test makes sure none is).
-pub(crate) fn prefix_match(pattern: &str, input: &str) -> bool {
-    match Program::compile(pattern) {
+pub(crate) fn prefix_match(pattern: &'static str, input: &str) -> bool {
+    match program(pattern) {
         Some(program) => program.run(input.as_bytes()).is_some(),
         None => false,
     }
+}
+
+/// Compiled programs of the patterns used last, up to a byte budget: the patterns of the
+/// countries a service sees are matched without compiling them again, and the memory
+/// they take stays bounded however many countries it sees (the least recently used
+/// program is dropped first; an unlisted pattern is compiled for the one decision).
+struct Cache {
+    entries: Vec<(usize, std::sync::Arc<Program>, u64)>,
+    bytes: usize,
+    clock: u64,
+}
+
+/// The cache's budget: about the programs of ten large countries.
+const CACHE_BYTES: usize = 1 << 20;
+
+static CACHE: std::sync::Mutex<Cache> = std::sync::Mutex::new(Cache {
+    entries: Vec::new(),
+    bytes: 0,
+    clock: 0,
+});
+
+fn program(pattern: &'static str) -> Option<std::sync::Arc<Program>> {
+    let key = pattern.as_ptr() as usize ^ (pattern.len() << 48);
+    if let Ok(mut cache) = CACHE.lock() {
+        cache.clock += 1;
+        let now = cache.clock;
+        if let Some(entry) = cache.entries.iter_mut().find(|e| e.0 == key) {
+            entry.2 = now;
+            return Some(std::sync::Arc::clone(&entry.1));
+        }
+    }
+    let compiled = std::sync::Arc::new(Program::compile(pattern)?);
+    let size = compiled.bytes();
+    if size <= CACHE_BYTES / 4 {
+        if let Ok(mut cache) = CACHE.lock() {
+            while cache.bytes + size > CACHE_BYTES && !cache.entries.is_empty() {
+                let oldest = (0..cache.entries.len())
+                    .min_by_key(|&i| cache.entries[i].2)
+                    .unwrap_or(0);
+                let (_, gone, _) = cache.entries.swap_remove(oldest);
+                cache.bytes -= gone.bytes();
+            }
+            let now = cache.clock;
+            cache.bytes += size;
+            cache.entries.push((key, std::sync::Arc::clone(&compiled), now));
+        }
+    }
+    Some(compiled)
 }
 
 /// Whether `pattern` is in the syntax this matcher supports.
@@ -73,8 +121,8 @@ pub(crate) fn compiles(pattern: &str) -> bool {
 
 /// The first (leftmost-first) match of `pattern` at the start of `input`: its end and the
 /// capture groups' spans (group 0 is the whole match).
-pub(crate) fn captures(pattern: &str, input: &str) -> Option<Captures> {
-    let program = Program::compile(pattern)?;
+pub(crate) fn captures(pattern: &'static str, input: &str) -> Option<Captures> {
+    let program = program(pattern)?;
     let slots = program.run(input.as_bytes())?;
     Some(Captures { slots })
 }
@@ -145,9 +193,9 @@ enum Ast {
 enum Inst {
     Set(u16),
     /// Try the first target, then the second.
-    Split(usize, usize),
-    Jmp(usize),
-    Save(usize),
+    Split(u32, u32),
+    Jmp(u32),
+    Save(u16),
     End,
     Match,
 }
@@ -312,6 +360,11 @@ struct Program {
 const MAX_PROGRAM: usize = 1 << 16;
 
 impl Program {
+    /// What the program occupies on the heap.
+    fn bytes(&self) -> usize {
+        self.insts.len() * std::mem::size_of::<Inst>() + std::mem::size_of::<Program>()
+    }
+
     fn compile(pattern: &str) -> Option<Program> {
         let mut parser = Parser {
             s: pattern.as_bytes(),
@@ -324,6 +377,9 @@ impl Program {
         }
         let mut insts = vec![Inst::Save(0)];
         emit(&ast, &mut insts)?;
+        if insts.len() > MAX_PROGRAM {
+            return None;
+        }
         insts.push(Inst::Save(1));
         insts.push(Inst::Match);
         Some(Program {
@@ -340,6 +396,7 @@ impl Program {
         }
         let width = input.len() + 1;
         let mut visited = vec![0u64; (self.insts.len() * width).div_ceil(64)];
+        let pc_of = |target: u32| target as usize;
         let mut slots = vec![None; self.slots];
         let mut stack = vec![Frame::Explore(0, 0)];
         while let Some(frame) = stack.pop() {
@@ -365,11 +422,12 @@ impl Program {
                         _ => break,
                     },
                     Inst::Split(first, second) => {
-                        stack.push(Frame::Explore(second, pos));
-                        pc = first;
+                        stack.push(Frame::Explore(pc_of(second), pos));
+                        pc = pc_of(first);
                     }
-                    Inst::Jmp(to) => pc = to,
+                    Inst::Jmp(to) => pc = pc_of(to),
                     Inst::Save(slot) => {
+                        let slot = usize::from(slot);
                         if slot < slots.len() {
                             stack.push(Frame::Restore(slot, slots[slot]));
                             slots[slot] = Some(pos);
@@ -390,6 +448,11 @@ impl Program {
     }
 }
 
+/// A program position as stored (programs stay under `MAX_PROGRAM`).
+fn at(pc: usize) -> u32 {
+    pc as u32
+}
+
 fn emit(ast: &Ast, out: &mut Vec<Inst>) -> Option<()> {
     if out.len() > MAX_PROGRAM {
         return None;
@@ -403,12 +466,13 @@ fn emit(ast: &Ast, out: &mut Vec<Inst>) -> Option<()> {
             }
         }
         Ast::Group(inner, capture) => {
+            let slot = |i: usize| u16::try_from(i).ok();
             if let Some(g) = capture {
-                out.push(Inst::Save(2 * g));
+                out.push(Inst::Save(slot(2 * g)?));
             }
             emit(inner, out)?;
             if let Some(g) = capture {
-                out.push(Inst::Save(2 * g + 1));
+                out.push(Inst::Save(slot(2 * g + 1)?));
             }
         }
         Ast::Alt(branches) => {
@@ -417,19 +481,19 @@ fn emit(ast: &Ast, out: &mut Vec<Inst>) -> Option<()> {
             for (i, branch) in branches.iter().enumerate() {
                 if i + 1 < branches.len() {
                     let split = out.len();
-                    out.push(Inst::Split(split + 1, 0));
+                    out.push(Inst::Split(0, 0));
                     emit(branch, out)?;
                     jumps.push(out.len());
                     out.push(Inst::Jmp(0));
                     let next = out.len();
-                    out[split] = Inst::Split(split + 1, next);
+                    out[split] = Inst::Split(at(split + 1), at(next));
                 } else {
                     emit(branch, out)?;
                 }
             }
             let end = out.len();
             for j in jumps {
-                out[j] = Inst::Jmp(end);
+                out[j] = Inst::Jmp(at(end));
             }
         }
         Ast::Repeat(inner, min, max) => {
@@ -448,16 +512,16 @@ fn emit(ast: &Ast, out: &mut Vec<Inst>) -> Option<()> {
                     }
                     let end = out.len();
                     for s in splits {
-                        out[s] = Inst::Split(s + 1, end);
+                        out[s] = Inst::Split(at(s + 1), at(end));
                     }
                 }
                 None => {
                     let start = out.len();
-                    out.push(Inst::Split(start + 1, 0));
+                    out.push(Inst::Split(0, 0));
                     emit(inner, out)?;
-                    out.push(Inst::Jmp(start));
+                    out.push(Inst::Jmp(at(start)));
                     let end = out.len();
-                    out[start] = Inst::Split(start + 1, end);
+                    out[start] = Inst::Split(at(start + 1), at(end));
                 }
             }
         }
