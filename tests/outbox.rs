@@ -1488,3 +1488,108 @@ async fn only_an_orderly_stop_of_an_unchanged_file_is_trusted() {
     assert!(!clean_stop::take(&db));
     outbox.shutdown().await.unwrap();
 }
+
+/// A modem working through a queue records its send and claims its next fresh message in
+/// one commit (issue 12 item 3); a message tried before is left to the dispatcher's choice.
+#[tokio::test]
+async fn a_send_is_recorded_and_the_next_fresh_message_claimed_in_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let outbox = open(&db);
+    let a = outbox.enqueue(message(US, "a", 1, None)).await.unwrap();
+    let b = outbox.enqueue(message(UK, "b", 1, None)).await.unwrap();
+    let c = outbox.enqueue(message(DE, "c", 1, None)).await.unwrap();
+    outbox.claim(a, "m0", T0).await.unwrap().unwrap();
+    let commits = outbox.stats().commits;
+    let next = outbox
+        .mark_sent_and_claim_next(a, &[7], "m0", T0 + 1)
+        .await
+        .unwrap()
+        .expect("the next fresh message");
+    assert_eq!(outbox.stats().commits, commits + 1, "one commit for both");
+    assert_eq!((next.id, next.attempt, next.text.as_str()), (b, 1, "b"));
+    assert_eq!(outbox.message(a).await.unwrap().unwrap().state, MessageState::Sent);
+    assert_eq!(outbox.message(b).await.unwrap().unwrap().state, MessageState::Sending);
+    assert_eq!(outbox.message(b).await.unwrap().unwrap().modem.as_deref(), Some("m0"));
+    // b fails temporarily and is due again before c: it was tried on m0, so the
+    // dispatcher chooses its modem; nothing is claimed with the outcome.
+    outbox.mark_retry(b, "busy", &[], T0 + 2).await.unwrap();
+    outbox
+        .claim(c, "m1", T0 + 3)
+        .await
+        .unwrap()
+        .expect("c is due");
+    let far = T0 + 10 * 60_000 - 1;
+    let none = outbox
+        .mark_sent_and_claim_next(c, &[8], "m1", far)
+        .await
+        .unwrap();
+    assert!(none.is_none(), "a retried message is not claimed in passing");
+    assert_eq!(outbox.message(c).await.unwrap().unwrap().state, MessageState::Sent);
+    let counts = outbox.counts();
+    assert_eq!((counts.sent, counts.queued, counts.sending), (2, 1, 0));
+}
+
+/// An accept claims its message for an offered idle modem in its own commit (issue 12
+/// item 1): when `enqueue` returns the message is durably `sending` on that modem, and the
+/// claim is handed over; without an offer, or after a failed transaction, nothing is
+/// claimed and a taken modem is released.
+#[tokio::test]
+async fn an_accept_claims_for_an_offered_idle_modem_in_its_own_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let outbox = open(&db);
+    // Offers are ignored until someone takes the handoffs.
+    outbox.offer_idle(vec!["m0".into()]);
+    let plain = outbox.enqueue(message(US, "plain", 1, None)).await.unwrap();
+    assert_eq!(outbox.message(plain).await.unwrap().unwrap().state, MessageState::Queued);
+    assert_eq!(outbox.withdraw_idle(), vec!["m0".to_owned()]);
+    outbox.claim(plain, "m0", T0).await.unwrap().unwrap();
+
+    let mut handoffs = outbox.handoffs();
+    outbox.offer_idle(vec!["m1".into(), "m0".into()]);
+    let commits = outbox.stats().commits;
+    let id = outbox.enqueue(message(UK, "fast", 1, None)).await.unwrap();
+    assert_eq!(outbox.stats().commits, commits + 1, "stored and claimed in one commit");
+    match handoffs.try_recv() {
+        Ok(smsbridge::outbox::Handoff::Claimed { modem, message }) => {
+            assert_eq!((modem.as_str(), message.id, message.attempt), ("m1", id, 1));
+            assert_eq!(message.text, "fast");
+        }
+        other => panic!("expected a claim, got {other:?}"),
+    }
+    // Durable before enqueue returned: another connection sees it sending on m1.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (state, modem): (String, String) = conn
+        .query_row("SELECT state, modem FROM messages WHERE id = ?1", [id.0], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((state.as_str(), modem.as_str()), ("sending", "m1"));
+    // m1 was taken; m0 is still offered.
+    assert_eq!(outbox.withdraw_idle(), vec!["m0".to_owned()]);
+
+    // A refused accept (a full disk: the transaction never starts; a replay: the insert
+    // fails) claims nothing and leaves the modem offered.
+    outbox.offer_idle(vec!["m0".into()]);
+    outbox.inject_write_failure(true);
+    assert!(outbox.enqueue(message(DE, "lost", 1, None)).await.is_err());
+    outbox.inject_write_failure(false);
+    outbox
+        .enqueue(message(DE, "signed", 1, Some(b"sig")))
+        .await
+        .unwrap();
+    match handoffs.try_recv() {
+        Ok(smsbridge::outbox::Handoff::Claimed { modem, .. }) => assert_eq!(modem, "m0"),
+        other => panic!("expected a claim, got {other:?}"),
+    }
+    outbox.offer_idle(vec!["m0".into()]);
+    assert_eq!(
+        outbox.enqueue(message(DE, "again", 1, Some(b"sig"))).await,
+        Err(OutboxError::Duplicate)
+    );
+    assert!(handoffs.try_recv().is_err(), "nothing handed over");
+    assert_eq!(outbox.withdraw_idle(), vec!["m0".to_owned()]);
+    let counts = outbox.counts();
+    assert_eq!((counts.queued, counts.sending), (0, 3));
+}
