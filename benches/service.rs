@@ -376,7 +376,14 @@ async fn floors() -> Floors {
     let url = format!("http://{addr}/ownid/sms");
     let client = client();
     warm_up(&client, &url, 32).await;
-    let http_1k = open_loop(&client, &url, 1000, pick(Duration::from_secs(10), Duration::from_secs(3)), 0).await;
+    let http_1k = open_loop(
+        &client,
+        &url,
+        1000,
+        pick(Duration::from_secs(10), Duration::from_secs(3)),
+        0,
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let fsync = fsync_floor(dir.path(), pick(2000, 300));
     println!(
@@ -434,7 +441,12 @@ async fn request_to_ctrl_z(floors: &Option<Floors>) {
     let p99 = ms(percentile(&latencies, 0.99));
     let floor = floors
         .as_ref()
-        .map(|f| format!(", ratio to the HTTP floor's p50 {}", ratio(p50, f.http_1k.p(0.5))))
+        .map(|f| {
+            format!(
+                ", ratio to the HTTP floor's p50 {}",
+                ratio(p50, f.http_1k.p(0.5))
+            )
+        })
         .unwrap_or_default();
     println!(
         "request -> Ctrl-Z at an idle modem, one-part OTP, {samples} samples: p50 {p50:.2} ms, p99 {p99:.2} ms (targets 0.8 / 2 ms; its 202 p50 {:.2} ms){floor}",
@@ -451,13 +463,7 @@ async fn accept_latency(floors: &Option<Floors>) {
     // Modems at a real modem's pace: four of them send under three messages a second, so
     // requests pile up in the outbox, as they would on the box.
     let sims = start_sims(4, Duration::from_millis(1500), dir.path()).await;
-    let service = start_service(
-        &paths(&sims),
-        "[queue]\nmax_depth = 1000000\n",
-        None,
-        true,
-    )
-    .await;
+    let service = start_service(&paths(&sims), "[queue]\nmax_depth = 1000000\n", None, true).await;
     let client = client();
     let url = service.url();
     warm_up(&client, &url, 32).await;
@@ -620,12 +626,22 @@ fn many_country_numbers(count: usize) -> Vec<String> {
 }
 
 /// Sends `numbers.len()` requests, `parallel` at a time; returns how many got `202`.
-async fn send_all(client: &reqwest::Client, url: &str, numbers: Vec<String>, parallel: usize) -> usize {
+async fn send_all(
+    client: &reqwest::Client,
+    url: &str,
+    numbers: Vec<String>,
+    parallel: usize,
+) -> usize {
     let numbers = std::sync::Arc::new(numbers);
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..parallel {
-        let (client, url, numbers, next) = (client.clone(), url.to_owned(), numbers.clone(), next.clone());
+        let (client, url, numbers, next) = (
+            client.clone(),
+            url.to_owned(),
+            numbers.clone(),
+            next.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut ok = 0;
             loop {
@@ -688,7 +704,9 @@ async fn memory() {
 
     let service = start_service(&paths(&sims), extra, None, true).await;
     let pid = service.pid();
-    let numbers: Vec<String> = (0..1000).map(|i| countries[i % countries.len()].clone()).collect();
+    let numbers: Vec<String> = (0..1000)
+        .map(|i| countries[i % countries.len()].clone())
+        .collect();
     let before = cpu_ticks(pid);
     let ok = send_all(&client, &service.url(), numbers, 4).await;
     let ticks = cpu_ticks(pid) - before;
@@ -711,7 +729,8 @@ const HISTORY_ROWS: i64 = 1_000_000;
 /// The schema version a new outbox gets, read from one the service just created.
 fn fresh_schema(dir: &Path) -> i64 {
     let conn = rusqlite::Connection::open(dir.join("outbox.sqlite3")).unwrap();
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
 }
 
 /// Fills a copy of a fresh outbox with `HISTORY_ROWS` final (sent, redacted) messages of
@@ -743,7 +762,8 @@ fn build_history(fresh: &Path, out: &Path) {
         [],
     )
     .unwrap();
-    conn.execute_batch("COMMIT; PRAGMA journal_mode = WAL;").unwrap();
+    conn.execute_batch("COMMIT; PRAGMA journal_mode = WAL;")
+        .unwrap();
     drop(conn);
     std::fs::rename(&tmp, out).unwrap();
 }
@@ -877,7 +897,14 @@ fn status_kib(pid: u32, name: &str) -> u64 {
     status
         .lines()
         .find(|l| l.starts_with(name))
-        .and_then(|l| l[name.len()..].trim().trim_end_matches("kB").trim().parse().ok())
+        .and_then(|l| {
+            l[name.len()..]
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0)
 }
 
@@ -906,7 +933,9 @@ fn main() {
         println!(
             "smsbridge service benchmark{} ({} cores)",
             if quick() { ", QUICK mode" } else { "" },
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0)
         );
         let floors = if run("floor") || run("accept") || run("ctrlz") {
             Some(floors().await)

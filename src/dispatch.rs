@@ -247,7 +247,11 @@ pub async fn run(dispatcher: Dispatcher) {
     // Claims made in an accept's commit for the modems offered as idle (issue 12 item 1).
     let mut handoffs = outbox.handoffs();
     let (reports, recorded_reports) = mpsc::unbounded_channel();
-    let reporter = tokio::spawn(record_reports(outbox.clone(), clock.clone(), recorded_reports));
+    let reporter = tokio::spawn(record_reports(
+        outbox.clone(),
+        clock.clone(),
+        recorded_reports,
+    ));
 
     loop {
         if *shutdown.borrow() {
@@ -325,9 +329,9 @@ pub async fn run(dispatcher: Dispatcher) {
     settle_offer(&outbox, &mut slots);
     while slots.iter().any(|s| s.awaiting) {
         match tokio::time::timeout(Duration::from_secs(5), handoffs.recv()).await {
-            Ok(Some(handoff)) => {
-                take_handoff(handoff, &mut slots, &mut sends, &config, &clock, &outbox, false)
-            }
+            Ok(Some(handoff)) => take_handoff(
+                handoff, &mut slots, &mut sends, &config, &clock, &outbox, false,
+            ),
             _ => break,
         }
     }
@@ -862,7 +866,16 @@ async fn finish(
     if let Some(next) = next {
         // Claimed for this modem in the commit that recorded the send: it goes out now.
         let chain = !*shutdown.borrow();
-        spawn_send(sends, index, &mut slots[index], next, config, clock, outbox, chain);
+        spawn_send(
+            sends,
+            index,
+            &mut slots[index],
+            next,
+            config,
+            clock,
+            outbox,
+            chain,
+        );
     }
 }
 
@@ -937,7 +950,9 @@ async fn record_events(outbox: &Outbox, clock: &Clock, events: Vec<ModemEvent>) 
                 }
             }
         }
-        Err(error) => tracing::error!(%error, count = reports.len(), "recording delivery reports failed"),
+        Err(error) => {
+            tracing::error!(%error, count = reports.len(), "recording delivery reports failed")
+        }
     }
 }
 

@@ -164,7 +164,10 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
             // A clean restart: the same check, in the background, on its own connection.
             let checked = outbox_path.clone();
             tokio::task::spawn_blocking(move || match crate::statedir::check_integrity(&checked) {
-                Ok(took) => tracing::info!(ms = took.as_millis() as u64, "outbox integrity checked in the background"),
+                Ok(took) => tracing::info!(
+                    ms = took.as_millis() as u64,
+                    "outbox integrity checked in the background"
+                ),
                 Err(error) => tracing::error!(%error, "outbox integrity check failed"),
             });
         }

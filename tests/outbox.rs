@@ -1398,10 +1398,7 @@ async fn a_version_3_outbox_is_migrated_and_its_counts_are_kept() {
     let d = outbox.enqueue(message(US, "d", 1, None)).await.unwrap();
     outbox.mark_retry(b, "busy", &[], T0 + 2).await.unwrap();
     outbox.claim(d, "m0", T0 + 3).await.unwrap().unwrap();
-    outbox
-        .mark_failed(d, "refused", &[], T0 + 4)
-        .await
-        .unwrap();
+    outbox.mark_failed(d, "refused", &[], T0 + 4).await.unwrap();
     assert_eq!(kept_counts(&db), scanned_counts(&db));
     assert_eq!(outbox.purge(T0 + 10).await.unwrap(), 2);
     assert_eq!(kept_counts(&db), scanned_counts(&db));
@@ -1508,9 +1505,18 @@ async fn a_send_is_recorded_and_the_next_fresh_message_claimed_in_one_commit() {
         .expect("the next fresh message");
     assert_eq!(outbox.stats().commits, commits + 1, "one commit for both");
     assert_eq!((next.id, next.attempt, next.text.as_str()), (b, 1, "b"));
-    assert_eq!(outbox.message(a).await.unwrap().unwrap().state, MessageState::Sent);
-    assert_eq!(outbox.message(b).await.unwrap().unwrap().state, MessageState::Sending);
-    assert_eq!(outbox.message(b).await.unwrap().unwrap().modem.as_deref(), Some("m0"));
+    assert_eq!(
+        outbox.message(a).await.unwrap().unwrap().state,
+        MessageState::Sent
+    );
+    assert_eq!(
+        outbox.message(b).await.unwrap().unwrap().state,
+        MessageState::Sending
+    );
+    assert_eq!(
+        outbox.message(b).await.unwrap().unwrap().modem.as_deref(),
+        Some("m0")
+    );
     // b fails temporarily and is due again before c: it was tried on m0, so the
     // dispatcher chooses its modem; nothing is claimed with the outcome.
     outbox.mark_retry(b, "busy", &[], T0 + 2).await.unwrap();
@@ -1524,8 +1530,14 @@ async fn a_send_is_recorded_and_the_next_fresh_message_claimed_in_one_commit() {
         .mark_sent_and_claim_next(c, &[8], "m1", far)
         .await
         .unwrap();
-    assert!(none.is_none(), "a retried message is not claimed in passing");
-    assert_eq!(outbox.message(c).await.unwrap().unwrap().state, MessageState::Sent);
+    assert!(
+        none.is_none(),
+        "a retried message is not claimed in passing"
+    );
+    assert_eq!(
+        outbox.message(c).await.unwrap().unwrap().state,
+        MessageState::Sent
+    );
     let counts = outbox.counts();
     assert_eq!((counts.sent, counts.queued, counts.sending), (2, 1, 0));
 }
@@ -1542,7 +1554,10 @@ async fn an_accept_claims_for_an_offered_idle_modem_in_its_own_commit() {
     // Offers are ignored until someone takes the handoffs.
     outbox.offer_idle(vec!["m0".into()]);
     let plain = outbox.enqueue(message(US, "plain", 1, None)).await.unwrap();
-    assert_eq!(outbox.message(plain).await.unwrap().unwrap().state, MessageState::Queued);
+    assert_eq!(
+        outbox.message(plain).await.unwrap().unwrap().state,
+        MessageState::Queued
+    );
     assert_eq!(outbox.withdraw_idle(), vec!["m0".to_owned()]);
     outbox.claim(plain, "m0", T0).await.unwrap().unwrap();
 
@@ -1550,7 +1565,11 @@ async fn an_accept_claims_for_an_offered_idle_modem_in_its_own_commit() {
     outbox.offer_idle(vec!["m1".into(), "m0".into()]);
     let commits = outbox.stats().commits;
     let id = outbox.enqueue(message(UK, "fast", 1, None)).await.unwrap();
-    assert_eq!(outbox.stats().commits, commits + 1, "stored and claimed in one commit");
+    assert_eq!(
+        outbox.stats().commits,
+        commits + 1,
+        "stored and claimed in one commit"
+    );
     match handoffs.try_recv() {
         Ok(smsbridge::outbox::Handoff::Claimed { modem, message }) => {
             assert_eq!((modem.as_str(), message.id, message.attempt), ("m1", id, 1));
@@ -1561,9 +1580,11 @@ async fn an_accept_claims_for_an_offered_idle_modem_in_its_own_commit() {
     // Durable before enqueue returned: another connection sees it sending on m1.
     let conn = rusqlite::Connection::open(&db).unwrap();
     let (state, modem): (String, String) = conn
-        .query_row("SELECT state, modem FROM messages WHERE id = ?1", [id.0], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT state, modem FROM messages WHERE id = ?1",
+            [id.0],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!((state.as_str(), modem.as_str()), ("sending", "m1"));
     // m1 was taken; m0 is still offered.

@@ -900,7 +900,9 @@ impl Outbox {
         self.call(move |ctx| {
             Ok(reports
                 .iter()
-                .map(|(modem, mr, code, state)| ctx.record_delivery(modem, *mr, *code, *state, now_ms))
+                .map(|(modem, mr, code, state)| {
+                    ctx.record_delivery(modem, *mr, *code, *state, now_ms)
+                })
                 .collect())
         })
         .await

@@ -107,7 +107,9 @@ fn program(pattern: &'static str) -> Option<std::sync::Arc<Program>> {
             }
             let now = cache.clock;
             cache.bytes += size;
-            cache.entries.push((key, std::sync::Arc::clone(&compiled), now));
+            cache
+                .entries
+                .push((key, std::sync::Arc::clone(&compiled), now));
         }
     }
     Some(compiled)
@@ -241,7 +243,10 @@ impl Parser<'_> {
         while self.peek().is_some_and(|c| c.is_ascii_digit()) {
             self.i += 1;
         }
-        std::str::from_utf8(&self.s[start..self.i]).ok()?.parse().ok()
+        std::str::from_utf8(&self.s[start..self.i])
+            .ok()?
+            .parse()
+            .ok()
     }
 
     fn quantified(&mut self, atom: Ast) -> Option<Ast> {
@@ -551,7 +556,7 @@ mod tests {
         let c = captures("0(?:(11|343|3715)15)?", "0343151234").unwrap();
         assert_eq!(c.end(), 6);
         assert_eq!(c.get("0343151234", 1), Some("343"));
-        assert_eq!(c.replace("0343151234", "9$1"), "9343" .to_owned() + "1234");
+        assert_eq!(c.replace("0343151234", "9$1"), "9343".to_owned() + "1234");
         let c = captures("(\\d)?(\\d)", "5").unwrap();
         assert_eq!(c.get("5", 1), None);
         assert_eq!(c.get("5", 2), Some("5"));
