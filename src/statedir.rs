@@ -104,7 +104,7 @@ pub fn check_integrity(path: &Path) -> Result<Duration, StateError> {
     let _ = conn.busy_timeout(Duration::from_secs(5));
     // Every page is read once: a small page cache is enough, and keeps the check (in the
     // background beside a serving outbox after a clean stop) from growing the RSS.
-    let _ = conn.pragma_update(None, "cache_size", -256);
+    let _ = conn.pragma_update(None, "cache_size", -64);
     let mut statement = conn
         .prepare("PRAGMA quick_check(5)")
         .map_err(|e| damaged(e.to_string()))?;

@@ -580,7 +580,14 @@ impl Outbox {
             idle: Mutex::new(Idle::default()),
         });
         let (tx, rx) = mpsc::channel();
+        // Checkpoints run on their own thread and connection, not inside commits.
+        let checkpointer = writer::Checkpointer::start(path);
+        if checkpointer.is_some() {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)
+                .map_err(|e| open_error(e.to_string()))?;
+        }
         let writer = Writer {
+            checkpointer,
             conn,
             path: path.to_owned(),
             opts,
