@@ -813,6 +813,15 @@ async fn history() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss = status_kib(service.pid(), "VmRSS:");
     let hwm = status_kib(service.pid(), "VmHWM:");
+    // The integrity check runs in the background after a clean restart: the steady state
+    // once it is done.
+    tokio::time::sleep(Duration::from_secs(pick(8, 5))).await;
+    let settled = status_kib(service.pid(), "VmRSS:");
+    println!(
+        "  RSS {:.1} MiB once the background integrity check is done (empty outbox +{:.1} MiB)",
+        mib(settled),
+        mib(settled.saturating_sub(empty_rss))
+    );
     println!(
         "start with {HISTORY_ROWS} final rows: first start on the copied file (full quick_check first) listening after {:.3} s",
         first.as_secs_f64()
