@@ -57,6 +57,10 @@ struct ModemSlot {
     /// Whether this modem asks for delivery reports (TP-SRR).
     status_reports: bool,
     busy: bool,
+    /// Offered to the outbox as idle (`Outbox::offer_idle`) in the current offer.
+    offered: bool,
+    /// Taken by an accept; its claim (or release) has not arrived yet: busy meanwhile.
+    awaiting: bool,
     consecutive_failures: u32,
     benched_until_ms: Option<UnixMs>,
 }
@@ -67,7 +71,7 @@ impl ModemSlot {
         ModemView {
             name: &self.handle.name,
             ready: self.status.borrow().state == ModemState::Ready,
-            busy: self.busy,
+            busy: self.busy || self.awaiting,
             failures: self.consecutive_failures,
             benched_until_ms: self.benched_until_ms,
         }
@@ -86,6 +90,11 @@ struct Outcome {
     /// Fleet mode: another box took the message over (its lease lapsed); no further part
     /// was sent and nothing more may be recorded for it.
     fenced: bool,
+    /// The success already stored by the send task (`Record::Sent`), and how that went;
+    /// `None` when the outcome is left to `finish` to store.
+    stored: Option<Result<(), OutboxError>>,
+    /// The modem's next message, claimed in the commit that recorded this one as sent.
+    next: Option<Claimed>,
 }
 
 /// How long a partly sent message waits for the modem that sent its first parts before it
@@ -195,8 +204,11 @@ pub async fn run(dispatcher: Dispatcher) {
         clock,
         mut shutdown,
     } = dispatcher;
+    // The flag as `finish` reads it (the loop below waits on `shutdown` itself).
+    let stopping = shutdown.clone();
     let env = || FinishEnv {
         outbox: &outbox,
+        shutdown: &stopping,
         metrics: &metrics,
         config: &config,
         clock: &clock,
@@ -214,6 +226,8 @@ pub async fn run(dispatcher: Dispatcher) {
                 status,
                 status_reports,
                 busy: false,
+                offered: false,
+                awaiting: false,
                 consecutive_failures: 0,
                 benched_until_ms: None,
             }
@@ -233,10 +247,20 @@ pub async fn run(dispatcher: Dispatcher) {
     // When the oldest partly sent message waiting for its modem gives up on it.
     let mut resume_deadline: Option<Instant> = None;
 
+    // Claims made in an accept's commit for the modems offered as idle (issue 12 item 1).
+    let mut handoffs = outbox.handoffs();
+    let (reports, recorded_reports) = mpsc::unbounded_channel();
+    let reporter = tokio::spawn(record_reports(
+        outbox.clone(),
+        clock.clone(),
+        recorded_reports,
+    ));
+
     loop {
         if *shutdown.borrow() {
             break;
         }
+        settle_offer(&outbox, &mut slots);
         let now = clock.instant();
         readiness.update(
             slots.iter().any(|s| s.status.borrow().state.is_working()),
@@ -263,6 +287,7 @@ pub async fn run(dispatcher: Dispatcher) {
                 &config,
                 &clock,
                 &mut resume_deadline,
+                true,
             )
             .await
             {
@@ -282,24 +307,42 @@ pub async fn run(dispatcher: Dispatcher) {
                 .map(|at| clock.instant_at(at));
             earliest(planned, earliest(store.at, resume_deadline))
         };
+        if !store.holding(clock.instant()) {
+            offer_idle(&outbox, &mut slots, clock.now_ms());
+        }
         tokio::select! {
+            Some(handoff) = handoffs.recv() => {
+                take_handoff(handoff, &mut slots, &mut sends, &config, &clock, &outbox, true);
+            }
             _ = outbox.work_due() => {}
             _ = status_changed.notified() => {}
             _ = shutdown.changed() => {}
             Some(joined) = sends.join_next(), if !sends.is_empty() => {
                 if let Ok(outcome) = joined {
-                    finish(&env(), &mut slots, outcome, &mut store).await;
+                    finish(&env(), &mut slots, &mut sends, outcome, &mut store).await;
                 }
             }
-            Some(event) = events.recv() => record_event(&outbox, &clock, event).await,
+            Some(event) = events.recv() => {
+                let _ = reports.send(event);
+            }
             _ = sleep_opt(sleep_until) => expiry_check = true,
+        }
+    }
+    // No more offers; a claim already made for an offered modem is sent like the others.
+    settle_offer(&outbox, &mut slots);
+    while slots.iter().any(|s| s.awaiting) {
+        match tokio::time::timeout(Duration::from_secs(5), handoffs.recv()).await {
+            Ok(Some(handoff)) => take_handoff(
+                handoff, &mut slots, &mut sends, &config, &clock, &outbox, false,
+            ),
+            _ => break,
         }
     }
     // Let the sends under way finish, so their outcome is recorded rather than left as
     // `sending` (which a restart would resend).
     while let Some(joined) = sends.join_next().await {
         if let Ok(outcome) = joined {
-            finish(&env(), &mut slots, outcome, &mut store).await;
+            finish(&env(), &mut slots, &mut sends, outcome, &mut store).await;
         }
     }
     // A few more tries for outcomes the store refused; what is still unrecorded then stays
@@ -314,6 +357,58 @@ pub async fn run(dispatcher: Dispatcher) {
     }
     for (id, record) in &store.unrecorded {
         tracing::error!(message_id = %id, ?record, "send outcome still unrecorded at shutdown");
+    }
+    // The reports received so far are recorded before the dispatcher is done.
+    drop(reports);
+    let _ = reporter.await;
+}
+
+/// Offers the available modems to the outbox for the next accepts, least failing first.
+fn offer_idle(outbox: &Outbox, slots: &mut [ModemSlot], now_ms: UnixMs) {
+    let mut free: Vec<usize> = (0..slots.len())
+        .filter(|&i| slots[i].view().available(now_ms))
+        .collect();
+    free.sort_by_key(|&i| slots[i].consecutive_failures);
+    for &i in &free {
+        slots[i].offered = true;
+    }
+    outbox.offer_idle(free.iter().map(|&i| slots[i].handle.name.clone()).collect());
+}
+
+/// Ends the current offer: a modem still offered is free; one taken waits for its claim.
+fn settle_offer(outbox: &Outbox, slots: &mut [ModemSlot]) {
+    let free = outbox.withdraw_idle();
+    for slot in slots.iter_mut().filter(|s| s.offered) {
+        slot.offered = false;
+        if !free.contains(&slot.handle.name) {
+            slot.awaiting = true;
+        }
+    }
+}
+
+/// A claim an accept made for an offered modem (sent at once), or its release.
+fn take_handoff(
+    handoff: crate::outbox::Handoff,
+    slots: &mut [ModemSlot],
+    sends: &mut JoinSet<Outcome>,
+    config: &DispatchConfig,
+    clock: &Clock,
+    outbox: &Outbox,
+    chain: bool,
+) {
+    use crate::outbox::Handoff;
+    let modem = match &handoff {
+        Handoff::Claimed { modem, .. } | Handoff::Released { modem } => modem.clone(),
+    };
+    let Some(index) = slots.iter().position(|s| s.handle.name == modem) else {
+        tracing::error!(modem = %modem, "a claim for an unknown modem");
+        return;
+    };
+    let slot = &mut slots[index];
+    slot.offered = false;
+    slot.awaiting = false;
+    if let Handoff::Claimed { message, .. } = handoff {
+        spawn_send(sends, index, slot, message, config, clock, outbox, chain);
     }
 }
 
@@ -370,6 +465,7 @@ async fn assign(
     config: &DispatchConfig,
     clock: &Clock,
     resume_deadline: &mut Option<Instant>,
+    chain: bool,
 ) -> Result<(), OutboxError> {
     let now = clock.now_ms();
     let now_instant = clock.instant();
@@ -446,82 +542,7 @@ async fn assign(
                 continue;
             };
             assigned_any = true;
-            slot.busy = true;
-            let handle = slot.handle.clone();
-            let sms = SubmitOptions {
-                status_report: slot.status_reports,
-                ..config.sms.clone()
-            };
-            let recorder = outbox.clone();
-            let clock = clock.clone();
-            // Fleet mode (PostgreSQL): the lease is renewed every lease/3 while the send is
-            // under way. None on SQLite, whose path stays as it was.
-            let lease = outbox.lease_duration();
-            sends.spawn(async move {
-                let started = clock.instant();
-                let fenced = std::sync::atomic::AtomicBool::new(false);
-                let (result, recorded) = {
-                let (progress, mut confirmed) = mpsc::unbounded_channel();
-                let gate = lease.map(|_| Gate { outbox: &recorder, fenced: &fenced });
-                let sending = send(&handle, &message, sms, &clock, progress, gate);
-                tokio::pin!(sending);
-                let mut recorded = 0usize;
-                let record = async |index: usize, mr: u8, recorded: &mut usize| {
-                    // In order only: after a part the store refused, the rest wait for
-                    // the outcome, which records them all.
-                    if index != *recorded || fenced.load(std::sync::atomic::Ordering::Relaxed) {
-                        return;
-                    }
-                    let part = usize::from(message.parts_sent) + index;
-                    match recorder
-                        .mark_part_sent(message.id, part as u8, mr, clock.now_ms() as i64)
-                        .await
-                    {
-                        Ok(()) => *recorded += 1,
-                        Err(OutboxError::Fenced) => {
-                            fenced.store(true, std::sync::atomic::Ordering::Relaxed)
-                        }
-                        Err(error) => {
-                            tracing::error!(message_id = %message.id, part, %error, "recording a sent part failed")
-                        }
-                    }
-                };
-                let mut renewal = lease.map(|lease| {
-                    let every = lease / 3;
-                    tokio::time::interval_at(clock.instant() + every, every)
-                });
-                let result = loop {
-                    tokio::select! {
-                        biased;
-                        Some((index, mr)) = confirmed.recv() => record(index, mr, &mut recorded).await,
-                        result = &mut sending => break result,
-                        _ = tick_opt(&mut renewal) => {
-                            match recorder.renew(message.id).await {
-                                Ok(()) => {}
-                                Err(OutboxError::Fenced) => {
-                                    fenced.store(true, std::sync::atomic::Ordering::Relaxed)
-                                }
-                                Err(error) => {
-                                    tracing::warn!(message_id = %message.id, %error, "renewing the lease failed; the send goes on")
-                                }
-                            }
-                        }
-                    }
-                };
-                while let Ok((index, mr)) = confirmed.try_recv() {
-                    record(index, mr, &mut recorded).await;
-                }
-                (result, recorded)
-                };
-                Outcome {
-                    slot: index,
-                    message,
-                    result,
-                    started,
-                    recorded,
-                    fenced: fenced.into_inner(),
-                }
-            });
+            spawn_send(sends, index, slot, message, config, clock, outbox, chain);
         }
         if !assigned_any {
             return Ok(());
@@ -610,6 +631,133 @@ async fn send_gated(
         }
     }
     Ok(references)
+}
+
+/// Starts sending `message` on slot `index` (marked busy): the parts are encoded, sent,
+/// and recorded as they are confirmed; a success is recorded at once, and with `chain` the
+/// same commit claims the modem's next message (`Outcome::next`).
+#[allow(clippy::too_many_arguments)]
+fn spawn_send(
+    sends: &mut JoinSet<Outcome>,
+    index: usize,
+    slot: &mut ModemSlot,
+    message: Claimed,
+    config: &DispatchConfig,
+    clock: &Clock,
+    outbox: &Outbox,
+    chain: bool,
+) {
+    slot.busy = true;
+    let handle = slot.handle.clone();
+    let sms = SubmitOptions {
+        status_report: slot.status_reports,
+        ..config.sms.clone()
+    };
+    let recorder = outbox.clone();
+    let clock = clock.clone();
+    let modem = slot.handle.name.clone();
+    // Fleet mode (PostgreSQL): the lease is renewed every lease/3 while the send is under
+    // way, and each part passes the gate. None on SQLite, whose path stays as it was.
+    let lease = outbox.lease_duration();
+    sends.spawn(async move {
+        let started = clock.instant();
+        let fenced = std::sync::atomic::AtomicBool::new(false);
+        let (result, recorded) = {
+        let (progress, mut confirmed) = mpsc::unbounded_channel();
+        let gate = lease.map(|_| Gate { outbox: &recorder, fenced: &fenced });
+        let sending = send(&handle, &message, sms, &clock, progress, gate);
+        tokio::pin!(sending);
+        let mut recorded = 0usize;
+        // The parts this attempt sends; the last one is recorded with the outcome.
+        let to_send = usize::from(message.parts.saturating_sub(message.parts_sent));
+        let record = async |index: usize, mr: u8, recorded: &mut usize| {
+            // In order only: after a part the store refused, the rest wait for
+            // the outcome, which records them all.
+            if index != *recorded || fenced.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            // The last part's confirmation ends the send at once: it is recorded
+            // by the outcome's commit just below, one commit instead of two
+            // (issue 12 item 3), at the same moment.
+            if index + 1 == to_send {
+                return;
+            }
+            let part = usize::from(message.parts_sent) + index;
+            match recorder
+                .mark_part_sent(message.id, part as u8, mr, clock.now_ms() as i64)
+                .await
+            {
+                Ok(()) => *recorded += 1,
+                Err(OutboxError::Fenced) => fenced.store(true, std::sync::atomic::Ordering::Relaxed),
+                Err(error) => {
+                    tracing::error!(message_id = %message.id, part, %error, "recording a sent part failed")
+                }
+            }
+        };
+        let mut renewal = lease.map(|lease| {
+            let every = lease / 3;
+            tokio::time::interval_at(clock.instant() + every, every)
+        });
+        let result = loop {
+            tokio::select! {
+                biased;
+                Some((index, mr)) = confirmed.recv() => record(index, mr, &mut recorded).await,
+                result = &mut sending => break result,
+                _ = tick_opt(&mut renewal) => {
+                    match recorder.renew(message.id).await {
+                        Ok(()) => {}
+                        Err(OutboxError::Fenced) => {
+                            fenced.store(true, std::sync::atomic::Ordering::Relaxed)
+                        }
+                        Err(error) => {
+                            tracing::warn!(message_id = %message.id, %error, "renewing the lease failed; the send goes on")
+                        }
+                    }
+                }
+            }
+        };
+        while let Ok((index, mr)) = confirmed.try_recv() {
+            record(index, mr, &mut recorded).await;
+        }
+        (result, recorded)
+        };
+        // A success is recorded here, as the last part was before: its parts and
+        // the `sent` state in one commit. `finish` keeps it if the store refused.
+        let mut next = None;
+        let fenced = fenced.into_inner();
+        let stored = match &result {
+            // Another box holds the message: nothing more is recorded here.
+            _ if fenced => None,
+            Ok(references) => {
+                let rest = references.get(recorded..).map(<[u8]>::to_vec).unwrap_or_default();
+                if chain {
+                    // The modem is free again: its next message is claimed in the same
+                    // commit (issue 12 item 3), so a queue drains at one commit per send.
+                    let now = clock.now_ms() as i64;
+                    match recorder.mark_sent_and_claim_next(message.id, &rest, &modem, now).await {
+                        Ok(claimed) => {
+                            next = claimed;
+                            Some(Ok(()))
+                        }
+                        Err(error) => Some(Err(error)),
+                    }
+                } else {
+                    Some(Record::Sent(rest).store(&recorder, message.id, &clock).await)
+                }
+            }
+            Err(_) => None,
+        };
+        Outcome {
+            slot: index,
+            message,
+            result,
+            started,
+            recorded,
+            fenced,
+            stored,
+            next,
+        }
+    });
 }
 
 /// Encodes what is left of a message, with a validity period set from the time the code
@@ -731,6 +879,7 @@ fn apply_plan(message: &Claimed, sms: &mut SubmitOptions) -> Result<(), String> 
 /// What recording an outcome reads: the store, the figures and the settings.
 struct FinishEnv<'a> {
     outbox: &'a Outbox,
+    shutdown: &'a watch::Receiver<bool>,
     metrics: &'a Metrics,
     config: &'a DispatchConfig,
     clock: &'a Clock,
@@ -740,11 +889,13 @@ struct FinishEnv<'a> {
 async fn finish(
     env: &FinishEnv<'_>,
     slots: &mut [ModemSlot],
+    sends: &mut JoinSet<Outcome>,
     outcome: Outcome,
     store: &mut StoreRetry,
 ) {
     let FinishEnv {
         outbox,
+        shutdown,
         metrics,
         config,
         clock,
@@ -757,6 +908,8 @@ async fn finish(
         started,
         recorded,
         fenced,
+        stored,
+        next,
     } = outcome;
     let slot = &mut slots[index];
     slot.busy = false;
@@ -823,7 +976,11 @@ async fn finish(
             }
         }
     };
-    match record.store(outbox, id, clock).await {
+    let stored = match stored {
+        Some(stored) => stored,
+        None => record.store(outbox, id, clock).await,
+    };
+    match stored {
         Ok(()) => {}
         Err(OutboxError::Fenced) => {
             metrics.fenced();
@@ -840,6 +997,20 @@ async fn finish(
         Err(error) => {
             tracing::error!(message_id = %id, %error, "recording a send outcome failed");
         }
+    }
+    if let Some(next) = next {
+        // Claimed for this modem in the commit that recorded the send: it goes out now.
+        let chain = !*shutdown.borrow();
+        spawn_send(
+            sends,
+            index,
+            &mut slots[index],
+            next,
+            config,
+            clock,
+            outbox,
+            chain,
+        );
     }
 }
 
@@ -868,28 +1039,54 @@ fn note_outcome(
     }
 }
 
-async fn record_event(outbox: &Outbox, clock: &Clock, event: ModemEvent) {
-    match event {
-        ModemEvent::StatusReport { modem, report } => {
-            let status = report.status;
-            let code = status.code();
-            let state = DeliveryState::from_tp_status(code);
-            match outbox
-                .record_delivery(
-                    &modem,
-                    report.message_reference,
-                    code,
-                    state,
-                    clock.now_ms() as i64,
-                )
-                .await
-            {
-                Ok(Some(id)) => {
-                    tracing::info!(message_id = %id, modem = %modem, status = status.describe(), "delivery report")
+/// Records status reports in arrival order, off the dispatcher's loop: the reports that
+/// arrive while one commit is under way are recorded together in the next (one commit for
+/// a burst, and none of them waits behind the dispatcher's own work).
+async fn record_reports(outbox: Outbox, clock: Clock, mut rx: mpsc::UnboundedReceiver<ModemEvent>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        record_events(&outbox, &clock, batch).await;
+    }
+}
+
+async fn record_events(outbox: &Outbox, clock: &Clock, events: Vec<ModemEvent>) {
+    let reports: Vec<_> = events
+        .into_iter()
+        .map(|event| match event {
+            ModemEvent::StatusReport { modem, report } => (modem, report),
+        })
+        .collect();
+    let rows = reports
+        .iter()
+        .map(|(modem, report)| {
+            let code = report.status.code();
+            (
+                modem.clone(),
+                report.message_reference,
+                code,
+                DeliveryState::from_tp_status(code),
+            )
+        })
+        .collect();
+    match outbox.record_deliveries(rows, clock.now_ms() as i64).await {
+        Ok(results) => {
+            for ((modem, report), result) in reports.iter().zip(results) {
+                match result {
+                    Ok(Some(id)) => {
+                        tracing::info!(message_id = %id, modem = %modem, status = report.status.describe(), "delivery report")
+                    }
+                    Ok(None) => {
+                        tracing::debug!(modem = %modem, "delivery report for no known message")
+                    }
+                    Err(error) => tracing::error!(%error, "recording a delivery report failed"),
                 }
-                Ok(None) => tracing::debug!(modem = %modem, "delivery report for no known message"),
-                Err(error) => tracing::error!(%error, "recording a delivery report failed"),
             }
+        }
+        Err(error) => {
+            tracing::error!(%error, count = reports.len(), "recording delivery reports failed")
         }
     }
 }

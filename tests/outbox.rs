@@ -1332,3 +1332,286 @@ async fn a_three_part_message_is_delivered_only_when_every_part_is() {
     assert_eq!(report(22, 0x00).await, Some(broken));
     assert_eq!(delivery(broken).await, (DeliveryState::Failed, 2, 1));
 }
+
+/// The per-state counts as a scan of the table gives them: the ground truth the
+/// trigger-kept `state_counts` (schema v4) must equal.
+fn scanned_counts(db: &Path) -> Vec<(String, i64)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT s.state, (SELECT count(*) FROM messages m WHERE m.state = s.state)
+             FROM state_counts s ORDER BY s.state",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn kept_counts(db: &Path) -> Vec<(String, i64)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT state, n FROM state_counts ORDER BY state")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A version-3 outbox (before the kept counts) is migrated in place (issue 12 item 5):
+/// the counts are filled from its rows once, then kept by every change, purges included,
+/// and read back at the next open without a scan.
+#[tokio::test]
+async fn a_version_3_outbox_is_migrated_and_its_counts_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let outbox = open(&db);
+    let a = outbox.enqueue(message(US, "a", 1, None)).await.unwrap();
+    let b = outbox.enqueue(message(UK, "b", 1, None)).await.unwrap();
+    outbox.enqueue(message(UK, "c", 1, None)).await.unwrap();
+    outbox.claim(a, "m0", T0).await.unwrap().unwrap();
+    outbox.mark_sent(a, &[1], T0 + 1).await.unwrap();
+    outbox.claim(b, "m0", T0).await.unwrap().unwrap();
+    outbox.shutdown().await.unwrap();
+    drop(outbox);
+    {
+        // What version 3 wrote: none of version 4's table, triggers and indexes.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER messages_count_insert; DROP TRIGGER messages_count_update;
+             DROP TRIGGER messages_count_delete; DROP TABLE state_counts;
+             DROP INDEX messages_sending; DROP INDEX messages_sent_at;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let outbox = open(&db);
+    let counts = outbox.counts();
+    assert_eq!(
+        (counts.queued, counts.sending, counts.sent),
+        (1, 1, 1),
+        "{counts:?}"
+    );
+    assert_eq!(kept_counts(&db), scanned_counts(&db));
+    // Every kind of change keeps them: enqueue, claim, retry, final states, purge.
+    let d = outbox.enqueue(message(US, "d", 1, None)).await.unwrap();
+    outbox.mark_retry(b, "busy", &[], T0 + 2).await.unwrap();
+    outbox.claim(d, "m0", T0 + 3).await.unwrap().unwrap();
+    outbox.mark_failed(d, "refused", &[], T0 + 4).await.unwrap();
+    assert_eq!(kept_counts(&db), scanned_counts(&db));
+    assert_eq!(outbox.purge(T0 + 10).await.unwrap(), 2);
+    assert_eq!(kept_counts(&db), scanned_counts(&db));
+    let before = outbox.counts();
+    outbox.shutdown().await.unwrap();
+    drop(outbox);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
+    drop(conn);
+    // Read back at open from the kept rows: the same as the writer's running counts.
+    let outbox = open(&db);
+    assert_eq!(outbox.counts(), before);
+    assert_eq!((before.sent, before.failed, before.queued), (0, 0, 2));
+}
+
+/// Recovery finds `sending` rows through their partial index, not a scan of the history,
+/// and the sends-per-minute chart reads `sent_at` through its index (issue 12 item 5).
+#[tokio::test]
+async fn start_up_and_chart_queries_use_indexes_not_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let outbox = open(&db);
+    outbox.enqueue(message(US, "a", 1, None)).await.unwrap();
+    outbox.shutdown().await.unwrap();
+    drop(outbox);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.join("; ")
+    };
+    for sql in [
+        "SELECT id FROM messages WHERE state = 'sending' AND parts_sent >= parts",
+        "UPDATE messages SET state = 'queued', next_attempt_at = 1 WHERE state = 'sending'",
+        "SELECT (sent_at - 1) / 60000, count(*) FROM messages WHERE sent_at >= 1 AND sent_at < 2 GROUP BY 1",
+        "SELECT state, n FROM state_counts",
+    ] {
+        let plan = plan(sql);
+        // A scan of a partial index reads only its rows (`sending` ones, sent ones in the
+        // range); a bare `SCAN messages` reads every row of the history.
+        let full_scan = plan
+            .split("; ")
+            .any(|step| step.starts_with("SCAN messages") && !step.contains("USING"));
+        assert!(!full_scan, "{sql} scans every message: {plan}");
+    }
+}
+
+/// An orderly shutdown leaves the clean-stop marker that lets the next start skip its
+/// full integrity scan; it is taken once, and any change to the file or a stop without
+/// shutdown leaves none that matches (issue 12 item 5).
+#[tokio::test]
+async fn only_an_orderly_stop_of_an_unchanged_file_is_trusted() {
+    use smsbridge::outbox::clean_stop;
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let outbox = open(&db);
+    outbox.enqueue(message(US, "a", 1, None)).await.unwrap();
+    outbox.shutdown().await.unwrap();
+    drop(outbox);
+    assert!(clean_stop::take(&db), "an orderly stop is trusted");
+    assert!(!clean_stop::take(&db), "once");
+
+    // Stopped cleanly, then changed by someone else: not trusted.
+    let outbox = open(&db);
+    outbox.shutdown().await.unwrap();
+    drop(outbox);
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = DELETE; UPDATE messages SET attempts = 7")
+            .unwrap();
+    }
+    assert!(!clean_stop::take(&db), "the file changed after the stop");
+
+    // No shutdown (the writer still running, as when the process is killed): no marker.
+    let outbox = open(&db);
+    outbox.enqueue(message(UK, "b", 1, None)).await.unwrap();
+    assert!(!clean_stop::take(&db));
+    outbox.shutdown().await.unwrap();
+}
+
+/// A modem working through a queue records its send and claims its next fresh message in
+/// one commit (issue 12 item 3); a message tried before is left to the dispatcher's choice.
+#[tokio::test]
+async fn a_send_is_recorded_and_the_next_fresh_message_claimed_in_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let outbox = open(&db);
+    let a = outbox.enqueue(message(US, "a", 1, None)).await.unwrap();
+    let b = outbox.enqueue(message(UK, "b", 1, None)).await.unwrap();
+    let c = outbox.enqueue(message(DE, "c", 1, None)).await.unwrap();
+    outbox.claim(a, "m0", T0).await.unwrap().unwrap();
+    let commits = outbox.stats().commits;
+    let next = outbox
+        .mark_sent_and_claim_next(a, &[7], "m0", T0 + 1)
+        .await
+        .unwrap()
+        .expect("the next fresh message");
+    assert_eq!(outbox.stats().commits, commits + 1, "one commit for both");
+    assert_eq!((next.id, next.attempt, next.text.as_str()), (b, 1, "b"));
+    assert_eq!(
+        outbox.message(a).await.unwrap().unwrap().state,
+        MessageState::Sent
+    );
+    assert_eq!(
+        outbox.message(b).await.unwrap().unwrap().state,
+        MessageState::Sending
+    );
+    assert_eq!(
+        outbox.message(b).await.unwrap().unwrap().modem.as_deref(),
+        Some("m0")
+    );
+    // b fails temporarily and is due again before c: it was tried on m0, so the
+    // dispatcher chooses its modem; nothing is claimed with the outcome.
+    outbox.mark_retry(b, "busy", &[], T0 + 2).await.unwrap();
+    outbox
+        .claim(c, "m1", T0 + 3)
+        .await
+        .unwrap()
+        .expect("c is due");
+    let far = T0 + 10 * 60_000 - 1;
+    let none = outbox
+        .mark_sent_and_claim_next(c, &[8], "m1", far)
+        .await
+        .unwrap();
+    assert!(
+        none.is_none(),
+        "a retried message is not claimed in passing"
+    );
+    assert_eq!(
+        outbox.message(c).await.unwrap().unwrap().state,
+        MessageState::Sent
+    );
+    let counts = outbox.counts();
+    assert_eq!((counts.sent, counts.queued, counts.sending), (2, 1, 0));
+}
+
+/// An accept claims its message for an offered idle modem in its own commit (issue 12
+/// item 1): when `enqueue` returns the message is durably `sending` on that modem, and the
+/// claim is handed over; without an offer, or after a failed transaction, nothing is
+/// claimed and a taken modem is released.
+#[tokio::test]
+async fn an_accept_claims_for_an_offered_idle_modem_in_its_own_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let outbox = open(&db);
+    // Offers are ignored until someone takes the handoffs.
+    outbox.offer_idle(vec!["m0".into()]);
+    let plain = outbox.enqueue(message(US, "plain", 1, None)).await.unwrap();
+    assert_eq!(
+        outbox.message(plain).await.unwrap().unwrap().state,
+        MessageState::Queued
+    );
+    assert_eq!(outbox.withdraw_idle(), vec!["m0".to_owned()]);
+    outbox.claim(plain, "m0", T0).await.unwrap().unwrap();
+
+    let mut handoffs = outbox.handoffs();
+    outbox.offer_idle(vec!["m1".into(), "m0".into()]);
+    let commits = outbox.stats().commits;
+    let id = outbox.enqueue(message(UK, "fast", 1, None)).await.unwrap();
+    assert_eq!(
+        outbox.stats().commits,
+        commits + 1,
+        "stored and claimed in one commit"
+    );
+    match handoffs.try_recv() {
+        Ok(smsbridge::outbox::Handoff::Claimed { modem, message }) => {
+            assert_eq!((modem.as_str(), message.id, message.attempt), ("m1", id, 1));
+            assert_eq!(message.text, "fast");
+        }
+        other => panic!("expected a claim, got {other:?}"),
+    }
+    // Durable before enqueue returned: another connection sees it sending on m1.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (state, modem): (String, String) = conn
+        .query_row(
+            "SELECT state, modem FROM messages WHERE id = ?1",
+            [id.0],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((state.as_str(), modem.as_str()), ("sending", "m1"));
+    // m1 was taken; m0 is still offered.
+    assert_eq!(outbox.withdraw_idle(), vec!["m0".to_owned()]);
+
+    // A refused accept (a full disk: the transaction never starts; a replay: the insert
+    // fails) claims nothing and leaves the modem offered.
+    outbox.offer_idle(vec!["m0".into()]);
+    outbox.inject_write_failure(true);
+    assert!(outbox.enqueue(message(DE, "lost", 1, None)).await.is_err());
+    outbox.inject_write_failure(false);
+    outbox
+        .enqueue(message(DE, "signed", 1, Some(b"sig")))
+        .await
+        .unwrap();
+    match handoffs.try_recv() {
+        Ok(smsbridge::outbox::Handoff::Claimed { modem, .. }) => assert_eq!(modem, "m0"),
+        other => panic!("expected a claim, got {other:?}"),
+    }
+    outbox.offer_idle(vec!["m0".into()]);
+    assert_eq!(
+        outbox.enqueue(message(DE, "again", 1, Some(b"sig"))).await,
+        Err(OutboxError::Duplicate)
+    );
+    assert!(handoffs.try_recv().is_err(), "nothing handed over");
+    assert_eq!(outbox.withdraw_idle(), vec!["m0".to_owned()]);
+    let counts = outbox.counts();
+    assert_eq!((counts.queued, counts.sending), (0, 3));
+}

@@ -123,7 +123,8 @@ async fn a_version_1_database_is_migrated_with_its_messages() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    // Version 4 added the trigger-kept state counts (issue 12 item 5).
+    assert_eq!(SCHEMA_VERSION, 4);
 }
 
 /// A version-2 database (dedup, no stored plans) gains the plan column and keeps its keys.

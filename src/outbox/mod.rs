@@ -41,6 +41,7 @@
 //! Architecture invariant: this module knows nothing of HTTP, modems or JSON. Its domain
 //! types have no serde derives. It never logs a number or a text.
 
+pub mod clean_stop;
 mod postgres;
 mod retry;
 mod schema;
@@ -621,6 +622,8 @@ struct Shared {
     beat: Mutex<Option<(Heartbeat, i64)>>,
     /// This box's name for [`Outbox::fleet`] on SQLite ([`Outbox::set_node_name`]).
     node: Mutex<Option<String>>,
+    /// Idle modems offered for new messages (see [`Outbox::offer_idle`]).
+    idle: Mutex<Idle>,
 }
 
 impl Shared {
@@ -634,8 +637,27 @@ impl Shared {
             plan: Mutex::new(None),
             beat: Mutex::new(None),
             node: Mutex::new(None),
+            idle: Mutex::new(Idle::default()),
         }
     }
+}
+
+/// The modems the dispatcher offers, and where the claims made for them go.
+#[derive(Default)]
+struct Idle {
+    /// Not yet taken, in the dispatcher's order of preference.
+    offered: std::collections::VecDeque<String>,
+    handoff: Option<tokio::sync::mpsc::UnboundedSender<Handoff>>,
+}
+
+/// What became of an idle modem an accept took (see [`Outbox::offer_idle`]).
+#[derive(Debug)]
+pub enum Handoff {
+    /// The new message was claimed for `modem` in the accept's own commit: send it.
+    Claimed { modem: String, message: Claimed },
+    /// The accept took `modem` but claimed nothing for it (its transaction failed): the
+    /// modem is free again.
+    Released { modem: String },
 }
 
 #[derive(Default)]
@@ -645,6 +667,30 @@ struct Stats {
     commits: AtomicU64,
     largest_batch: AtomicU64,
     checkpoints: AtomicU64,
+}
+
+/// In an accept's transaction: claims the new message `id` for the first offered idle
+/// modem, if any. The modem taken is noted in `took` so it is released if the transaction
+/// does not commit.
+fn claim_for_idle(
+    ctx: &mut Ctx<'_>,
+    shared: &Shared,
+    took: &Mutex<Option<String>>,
+    id: MessageId,
+    now_ms: i64,
+) -> Option<(String, Claimed)> {
+    let modem = {
+        let mut idle = shared.idle.lock().ok()?;
+        idle.handoff.as_ref()?;
+        idle.offered.pop_front()?
+    };
+    if let Ok(mut t) = took.lock() {
+        *t = Some(modem.clone());
+    }
+    match ctx.claim(id, &modem, now_ms) {
+        Ok(Some(claimed)) => Some((modem, claimed)),
+        _ => None,
+    }
 }
 
 impl Outbox {
@@ -662,8 +708,16 @@ impl Outbox {
         let counts = Ctx::load_counts(&conn).map_err(|e| open_error(e.to_string()))?;
         let shared = Arc::new(Shared::new(counts));
         let (tx, rx) = mpsc::channel();
+        // Checkpoints run on their own thread and connection, not inside commits.
+        let checkpointer = writer::Checkpointer::start(path);
+        if checkpointer.is_some() {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)
+                .map_err(|e| open_error(e.to_string()))?;
+        }
         let writer = Writer {
+            checkpointer,
             conn,
+            path: path.to_owned(),
             opts,
             shared: Arc::clone(&shared),
             counts,
@@ -714,15 +768,76 @@ impl Outbox {
     /// [`OutboxError::Duplicate`] when a message with the same signature exists.
     pub async fn enqueue(&self, msg: NewMessage) -> Result<MessageId, OutboxError> {
         let plan = self.shared.plan.lock().ok().and_then(|p| p.clone());
-        let id = match self.pg() {
-            Some(pg) => pg.enqueue(msg, plan, None).await?.id,
-            None => {
-                self.call(move |ctx| ctx.enqueue(msg, plan.as_deref()))
-                    .await?
-            }
+        if let Some(pg) = self.pg() {
+            // The fleet has no idle-modem handoff: the NOTIFY wakes whichever box is free.
+            let id = pg.enqueue(msg, plan, None).await?.id;
+            self.announce_due_work();
+            return Ok(id);
+        }
+        let (shared, taken) = (Arc::clone(&self.shared), Arc::new(Mutex::new(None)));
+        let took = Arc::clone(&taken);
+        let stored = self
+            .call(move |ctx| {
+                let now_ms = msg.created_at_ms;
+                let id = ctx.enqueue(msg, plan.as_deref())?;
+                Ok((id, claim_for_idle(ctx, &shared, &took, id, now_ms)))
+            })
+            .await;
+        self.hand_over(stored, &taken)
+    }
+
+    /// Offers idle `modems` (in order of preference) for the next new messages, replacing
+    /// the previous offer (issue 12 item 1). An accept that finds one claims its message
+    /// for it in the accept's own transaction, so one commit makes the message durable
+    /// and hands it out, and the claim reaches [`Outbox::handoffs`] as the accept returns:
+    /// the send starts as the `202` goes out. For the one consumer that sends.
+    pub fn offer_idle(&self, modems: Vec<String>) {
+        if let Ok(mut idle) = self.shared.idle.lock() {
+            idle.offered = modems.into();
+        }
+    }
+
+    /// Ends the offer and returns the modems still offered, not taken. A modem offered and
+    /// not returned was taken: its [`Handoff`] is on its way.
+    pub fn withdraw_idle(&self) -> Vec<String> {
+        match self.shared.idle.lock() {
+            Ok(mut idle) => idle.offered.drain(..).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Where the claims made for offered modems arrive. Calling it again replaces the
+    /// earlier receiver. Until it is called, offers are ignored.
+    pub fn handoffs(&self) -> tokio::sync::mpsc::UnboundedReceiver<Handoff> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        if let Ok(mut idle) = self.shared.idle.lock() {
+            idle.handoff = Some(tx);
+        }
+        rx
+    }
+
+    /// After an accept's commit: the claim (or the release of a modem taken in vain) goes
+    /// to the dispatcher; a message not claimed is announced as due work.
+    fn hand_over(
+        &self,
+        stored: Result<(MessageId, Option<(String, Claimed)>), OutboxError>,
+        taken: &Mutex<Option<String>>,
+    ) -> Result<MessageId, OutboxError> {
+        let taken = taken.lock().ok().and_then(|mut t| t.take());
+        let handoff = self.shared.idle.lock().ok().and_then(|i| i.handoff.clone());
+        let (result, note) = match stored {
+            Ok((id, Some((modem, message)))) => (Ok(id), Some(Handoff::Claimed { modem, message })),
+            Ok((id, None)) => (Ok(id), taken.map(|modem| Handoff::Released { modem })),
+            Err(error) => (Err(error), taken.map(|modem| Handoff::Released { modem })),
         };
-        self.announce_due_work();
-        Ok(id)
+        let claimed = matches!(note, Some(Handoff::Claimed { .. }));
+        if let (Some(tx), Some(note)) = (handoff, note) {
+            let _ = tx.send(note);
+        }
+        if result.is_ok() && !claimed {
+            self.announce_due_work();
+        }
+        result
     }
 
     /// Waits until a commit has made work due since the last wait returned (at once if one
@@ -746,18 +861,39 @@ impl Outbox {
         until_ms: i64,
     ) -> Result<Enqueued, OutboxError> {
         let plan = self.shared.plan.lock().ok().and_then(|p| p.clone());
-        let enqueued = match self.pg() {
-            Some(pg) => pg.enqueue(msg, plan, Some((key, until_ms))).await?,
-            None => {
-                self.call(move |ctx| ctx.enqueue_dedup(msg, plan.as_deref(), &key, until_ms))
-                    .await?
+        if let Some(pg) = self.pg() {
+            let enqueued = pg.enqueue(msg, plan, Some((key, until_ms))).await?;
+            // A duplicate made nothing due; a new message did, as with `enqueue`.
+            if !enqueued.duplicate {
+                self.announce_due_work();
             }
-        };
-        // A duplicate made nothing due; a new message did, as with `enqueue`.
-        if !enqueued.duplicate {
-            self.announce_due_work();
+            return Ok(enqueued);
         }
-        Ok(enqueued)
+        let (shared, taken) = (Arc::clone(&self.shared), Arc::new(Mutex::new(None)));
+        let took = Arc::clone(&taken);
+        let stored = self
+            .call(move |ctx| {
+                let now_ms = msg.created_at_ms;
+                let enqueued = ctx.enqueue_dedup(msg, plan.as_deref(), &key, until_ms)?;
+                let claimed = if enqueued.duplicate {
+                    None
+                } else {
+                    claim_for_idle(ctx, &shared, &took, enqueued.id, now_ms)
+                };
+                Ok((enqueued, claimed))
+            })
+            .await;
+        match stored {
+            // A duplicate made nothing due and took no modem.
+            Ok((enqueued, None)) if enqueued.duplicate => Ok(enqueued),
+            Ok((enqueued, claimed)) => self
+                .hand_over(Ok((enqueued.id, claimed)), &taken)
+                .map(|_| enqueued),
+            Err(error) => self.hand_over(Err(error), &taken).map(|id| Enqueued {
+                id,
+                duplicate: false,
+            }),
+        }
     }
 
     /// The message already accepted under a dedup `key` whose window is still open at
@@ -864,6 +1000,32 @@ impl Outbox {
         }
         let mrs = mrs.to_vec();
         self.call(move |ctx| ctx.mark_sent(id, &mrs, now_ms)).await
+    }
+
+    /// [`Outbox::mark_sent`], and in the same commit claims the most overdue queued
+    /// message for `modem` if it is a fresh one (never tried: no modem choice applies to
+    /// it), so a modem working through a queue pays one commit per message. `None` when
+    /// there is no such message (or claiming it failed: the send is recorded anyway); the
+    /// caller then hands out work as usual.
+    pub async fn mark_sent_and_claim_next(
+        &self,
+        id: MessageId,
+        mrs: &[u8],
+        modem: &str,
+        now_ms: i64,
+    ) -> Result<Option<Claimed>, OutboxError> {
+        if let Some(pg) = self.pg() {
+            // The fleet records the send alone; the next claim goes through the
+            // dispatcher's usual hand-out (and its lease).
+            pg.mark_sent(id, mrs).await?;
+            return Ok(None);
+        }
+        let (mrs, modem) = (mrs.to_vec(), modem.to_owned());
+        self.call(move |ctx| {
+            ctx.mark_sent(id, &mrs, now_ms)?;
+            Ok(ctx.claim_fresh_next(&modem, now_ms).unwrap_or(None))
+        })
+        .await
     }
 
     /// Ends a send with a temporary error. `sent` holds the references of the parts the
@@ -1044,6 +1206,31 @@ impl Outbox {
         let modem = modem.to_owned();
         self.call(move |ctx| ctx.record_delivery(&modem, mr, status_code, state, now_ms))
             .await
+    }
+
+    /// [`Outbox::record_delivery`] for several reports, in order, in one transaction (a
+    /// burst of status reports pays one commit); each report's own result.
+    pub async fn record_deliveries(
+        &self,
+        reports: Vec<(String, u8, u8, DeliveryState)>,
+        now_ms: i64,
+    ) -> Result<Vec<Result<Option<MessageId>, OutboxError>>, OutboxError> {
+        if let Some(pg) = self.pg() {
+            let mut results = Vec::with_capacity(reports.len());
+            for (modem, mr, code, state) in reports {
+                results.push(pg.record_delivery(&modem, mr, code, state).await);
+            }
+            return Ok(results);
+        }
+        self.call(move |ctx| {
+            Ok(reports
+                .iter()
+                .map(|(modem, mr, code, state)| {
+                    ctx.record_delivery(modem, *mr, *code, *state, now_ms)
+                })
+                .collect())
+        })
+        .await
     }
 
     /// At start: every message left `sending` by a crash goes back to `queued`, due at

@@ -170,6 +170,29 @@ impl Ctx<'_> {
         }
     }
 
+    /// Claims the most overdue queued message for `modem` if it is a fresh one (never
+    /// tried, no part sent): the one [`Ctx::due`] would list first, when no modem choice
+    /// (avoiding a failed modem, resuming on the modem of the first parts) applies to it.
+    pub fn claim_fresh_next(
+        &mut self,
+        modem: &str,
+        now_ms: i64,
+    ) -> Result<Option<Claimed>, OutboxError> {
+        let first: Option<(i64, Option<String>, u8)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, modem, parts_sent FROM messages
+                 WHERE state = 'queued' AND next_attempt_at <= ?1 AND expires_at > ?1
+                 ORDER BY next_attempt_at, id LIMIT 1",
+            )?
+            .query_row([now_ms], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .optional()?;
+        match first {
+            Some((id, None, 0)) => self.claim(MessageId(id), modem, now_ms),
+            _ => Ok(None),
+        }
+    }
+
     pub fn claim(
         &mut self,
         id: MessageId,
@@ -566,16 +589,17 @@ impl Ctx<'_> {
         Ok(deleted)
     }
 
-    /// Reads the per-state counts from the table (at open).
+    /// Reads the per-state counts (at open): six rows kept by triggers, not a scan of the
+    /// messages, so opening costs the same whatever the history holds.
     pub fn load_counts(conn: &Connection) -> Result<QueueCounts, OutboxError> {
         let mut counts = QueueCounts::default();
-        let mut stmt = conn.prepare("SELECT state, count(*) FROM messages GROUP BY state")?;
+        let mut stmt = conn.prepare("SELECT state, n FROM state_counts")?;
         let rows = stmt.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?))
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })?;
         for row in rows {
             let (state, count) = row?;
-            counts.add(MessageState::parse(&state)?, count);
+            counts.add(MessageState::parse(&state)?, count.max(0) as u64);
         }
         Ok(counts)
     }

@@ -25,6 +25,65 @@ use super::{OutboxError, OutboxOptions, QueueCounts, Shared};
 /// The most requests one transaction takes; the rest wait for the next one.
 const MAX_BATCH: usize = 4096;
 
+/// Commits between two nudges of the checkpointer.
+const CHECKPOINT_EVERY: u32 = 64;
+
+/// Copies the WAL into the database file off the writer's path (issue 12 item 6): the
+/// writer's connection never checkpoints automatically (`wal_autocheckpoint = 0`), so no
+/// commit waits for a thousand pages to be copied and the database file fsync'd. Every
+/// `CHECKPOINT_EVERY` commits the writer nudges this thread, which runs a `PASSIVE`
+/// checkpoint on its own connection: WAL readers and the writer go on meanwhile, and the
+/// writer's next commit starts the WAL over once it is all copied. The writer's own
+/// `TRUNCATE` checkpoints (after redactions, at shutdown) stay as they are.
+pub(super) struct Checkpointer {
+    nudge: std::sync::mpsc::SyncSender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    commits: u32,
+}
+
+impl Checkpointer {
+    /// Starts the thread with its own connection to `path`; `None` if either fails (the
+    /// writer then checkpoints automatically, as SQLite does by default).
+    pub fn start(path: &std::path::Path) -> Option<Checkpointer> {
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).ok()?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).ok()?;
+        conn.pragma_update(None, "cache_size", -64).ok()?;
+        let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("outbox-checkpoint".to_owned())
+            .spawn(move || {
+                while nudged.recv().is_ok() {
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .ok()?;
+        Some(Checkpointer {
+            nudge,
+            thread: Some(thread),
+            commits: 0,
+        })
+    }
+
+    fn committed(&mut self) {
+        self.commits += 1;
+        if self.commits >= CHECKPOINT_EVERY {
+            self.commits = 0;
+            // A nudge already waiting is enough.
+            let _ = self.nudge.try_send(());
+        }
+    }
+
+    /// Stops the thread and closes its connection (before the writer's last checkpoint).
+    fn stop(mut self) {
+        drop(self.nudge);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Answers one request once its batch's commit is known.
 type Reply = Box<dyn FnOnce(Result<(), OutboxError>) + Send>;
 
@@ -79,11 +138,14 @@ pub(super) enum Msg {
 
 pub(super) struct Writer {
     pub conn: Connection,
+    /// The database file, for the clean-stop marker.
+    pub path: std::path::PathBuf,
     pub opts: OutboxOptions,
     pub shared: Arc<Shared>,
     pub counts: QueueCounts,
     /// Since when redacted texts may still sit in the WAL.
     pub unflushed_redaction: Option<Instant>,
+    pub checkpointer: Option<Checkpointer>,
 }
 
 impl Writer {
@@ -136,10 +198,18 @@ impl Writer {
                 let _ = self.checkpoint();
             }
         }
+        if let Some(checkpointer) = self.checkpointer.take() {
+            checkpointer.stop();
+        }
         // Closing the last connection checkpoints and removes the WAL as well; the explicit
         // TRUNCATE makes sure of it even if another process holds the file open.
-        let _ = self.checkpoint();
-        drop(self.conn);
+        let checkpointed = self.checkpoint().is_ok();
+        let closed = self.conn.close().is_ok();
+        if shutdown.is_some() && checkpointed && closed {
+            // An orderly stop with everything in the database file: the next start may
+            // skip its full integrity scan (see `super::clean_stop`).
+            super::clean_stop::mark(&self.path);
+        }
         if let Some(reply) = shutdown {
             let _ = reply.send(());
         }
@@ -212,6 +282,9 @@ impl Writer {
         shared.writable.store(commit.is_ok(), Ordering::Relaxed);
         if commit.is_ok() {
             shared.stats.commits.fetch_add(1, Ordering::Relaxed);
+            if let Some(checkpointer) = self.checkpointer.as_mut() {
+                checkpointer.committed();
+            }
             self.counts = counts;
             if let Ok(mut published) = shared.counts.lock() {
                 *published = counts;
