@@ -364,13 +364,14 @@ pub async fn start(config: Config, options: StartOptions) -> Result<Service, Sta
     if !postgres {
         spawn_rate_saver(app.clone(), config.state_dir.clone(), shutdown_rx.clone());
     }
-    let lease = outbox.lease_duration();
-    fleet::spawn_heartbeat(
-        app.clone(),
-        fleet::heartbeat_period(lease),
-        shutdown_rx.clone(),
-    );
-    if let Some(lease) = lease {
+    if let Some(lease) = outbox.lease_duration() {
+        // Only a fleet beats: a single box's page reads its modems directly, and an idle
+        // box must not wake every few seconds for nothing.
+        fleet::spawn_heartbeat(
+            app.clone(),
+            fleet::heartbeat_period(lease),
+            shutdown_rx.clone(),
+        );
         // SQLite expires messages from the dispatcher's timer; a fleet also takes over
         // the leases of boxes that stopped renewing them.
         fleet::spawn_sweep(

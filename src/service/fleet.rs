@@ -24,9 +24,8 @@ use crate::modem::Readiness;
 use crate::outbox::{ConnectProblem, Heartbeat, Outbox, OutboxError, PgOptions};
 
 /// How often a box tells the fleet it is alive and what its modems do.
-pub(super) fn heartbeat_period(lease: Option<Duration>) -> Duration {
-    let five = Duration::from_secs(5);
-    lease.map_or(five, |lease| (lease / 3).min(five))
+pub(super) fn heartbeat_period(lease: Duration) -> Duration {
+    (lease / 3).min(Duration::from_secs(5))
 }
 
 /// How often a box sweeps: lease/3, at most 4 s, so a dead box's messages are taken over
