@@ -1,6 +1,7 @@
 //! The fleet benchmark (issue 13 item 7), run with
-//! `scripts/with-postgres cargo bench --bench fleet` (it needs the throwaway PostgreSQL
-//! that wrapper starts: `SMSBRIDGE_TEST_POSTGRES_URL`). It starts `smsbridge serve`
+//! `SMSBRIDGE_TEST_PG_FSYNC=on scripts/with-postgres cargo bench --bench fleet` (it needs
+//! the throwaway PostgreSQL that wrapper starts, `SMSBRIDGE_TEST_POSTGRES_URL`, here with
+//! fsync on so its commits are as durable as SQLite's). It starts `smsbridge serve`
 //! (release build) as child processes in front of simulated modems on pseudo-terminals
 //! that live in this process, each scenario on a fresh database, and prints:
 //! 1. request → `202` latency (p50, p99) at a steady 200 requests/s, on SQLite and on
@@ -328,7 +329,7 @@ fn main() {
         .filter(|u| !u.is_empty())
     else {
         eprintln!(
-            "the fleet benchmark needs PostgreSQL: run it as `scripts/with-postgres cargo bench --bench fleet`"
+            "the fleet benchmark needs PostgreSQL: run it as `SMSBRIDGE_TEST_PG_FSYNC=on scripts/with-postgres cargo bench --bench fleet`"
         );
         std::process::exit(2);
     };
