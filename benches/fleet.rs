@@ -12,15 +12,16 @@
 //!    its part at another box's modem, with `lease_secs = 3` (the lease lapses, a sweep —
 //!    every lease/3 — takes it over, the box's `LISTEN` hears of it).
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use smsbridge::sim::profile::Profile;
-use smsbridge::sim::pty::{SimConfig, SimEvent, SimHandle};
+use support::{SECRET_B64, free_port, ms, percentile, signed_request, start_sims};
 
-const SECRET_B64: &str = "YmVuY2htYXJrLXNlY3JldC1mb3Itc21zYnJpZGdlLTEyMw==";
+use smsbridge::sim::pty::SimEvent;
 
 struct Service {
     child: Child,
@@ -33,29 +34,6 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_sims(n: usize, latency: Duration, dir: &Path, tag: &str) -> Vec<SimHandle> {
-    let mut sims = Vec::new();
-    for i in 0..n {
-        let mut config = SimConfig::fast(Profile::Generic);
-        config.modem.send_latency = latency;
-        config.link = Some(dir.join(format!("sim-{tag}-{i}")));
-        sims.push(
-            smsbridge::sim::pty::spawn(config)
-                .await
-                .expect("simulated modem"),
-        );
-    }
-    sims
 }
 
 /// `url` with its database replaced by `database`.
@@ -159,39 +137,10 @@ fn number(i: usize) -> String {
 }
 
 async fn post(client: &reqwest::Client, url: &str, i: usize) -> (u16, Duration) {
-    let body = serde_json::json!({
-        "phoneNumber": number(i),
-        "messageText": format!("Your verification code is {:06}", i % 1_000_000),
-        "code": format!("{:06}", i % 1_000_000),
-    })
-    .to_string();
-    let secret = smsbridge::ownid::SharedSecret::from_base64(SECRET_B64).unwrap();
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        .to_string();
-    let signature = smsbridge::ownid::sign(&secret, body.as_bytes(), &ts);
+    let built = signed_request(client, url, &number(i), i);
     let started = Instant::now();
-    let response = client
-        .post(url)
-        .header("ownid-timestamp", ts)
-        .header("ownid-signature", signature)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("request");
+    let response = built.send().await.expect("request");
     (response.status().as_u16(), started.elapsed())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// Waits for the next PDU at any of `sims`; when it came.
@@ -208,7 +157,7 @@ async fn next_pdu(events: &mut tokio::sync::broadcast::Receiver<SimEvent>) -> In
 /// 1. Open-loop load at `rate` requests/s for `duration` against one box.
 async fn accept_latency(store: Option<&str>, rate: u32, duration: Duration) {
     let dir = tempfile::tempdir().unwrap();
-    let sims = start_sims(4, Duration::from_millis(1500), dir.path(), "accept").await;
+    let sims = start_sims(4, Duration::from_millis(1500), dir.path(), "sim-accept-").await;
     let ports: Vec<PathBuf> = sims.iter().map(|s| s.path()).collect();
     let service = start_service(&ports, store, "bench-a", "", true).await;
     let client = reqwest::Client::builder()
@@ -255,7 +204,7 @@ async fn accept_latency(store: Option<&str>, rate: u32, duration: Duration) {
 /// 2. Box A (no modem) accepts; box B's idle modem gets the PDU.
 async fn across_boxes(url: &str, samples: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let sims = start_sims(1, Duration::from_millis(5), dir.path(), "b").await;
+    let sims = start_sims(1, Duration::from_millis(5), dir.path(), "sim-b-").await;
     let a = start_service(&[], Some(url), "bench-a", "", false).await;
     let _b = start_service(&[sims[0].path()], Some(url), "bench-b", "", true).await;
     let client = reqwest::Client::new();
@@ -288,8 +237,8 @@ async fn takeover(server: &str, samples: usize) {
         let url = fresh_database(server, "takeover");
         let dir = tempfile::tempdir().unwrap();
         // The holder's modem takes 60 s to answer: the message is in flight when killed.
-        let slow = start_sims(1, Duration::from_secs(60), dir.path(), "a").await;
-        let idle = start_sims(1, Duration::from_millis(5), dir.path(), "b").await;
+        let slow = start_sims(1, Duration::from_secs(60), dir.path(), "sim-a-").await;
+        let idle = start_sims(1, Duration::from_millis(5), dir.path(), "sim-b-").await;
         let mut holder = start_service(&[slow[0].path()], Some(&url), "bench-a", "", true).await;
         let client = reqwest::Client::new();
         let mut at_slow = slow[0].events();

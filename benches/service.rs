@@ -24,15 +24,16 @@
 //! A filter argument picks parts by name: `floor`, `ctrlz`, `accept`, `drain`, `memory`,
 //! `history`, `legacy` (issue 4's sends per minute, not in the default run).
 
+mod support;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use smsbridge::sim::profile::Profile;
-use smsbridge::sim::pty::{SimConfig, SimEvent, SimHandle};
+use support::{SECRET_B64, free_port, ms, percentile, signed_request, start_sims};
 
-const SECRET_B64: &str = "YmVuY2htYXJrLXNlY3JldC1mb3Itc21zYnJpZGdlLTEyMw==";
+use smsbridge::sim::pty::{SimEvent, SimHandle};
 
 fn quick() -> bool {
     std::env::var_os("SMSBRIDGE_BENCH_QUICK").is_some_and(|v| v != "0" && !v.is_empty())
@@ -78,29 +79,6 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_sims(n: usize, latency: Duration, dir: &Path) -> Vec<SimHandle> {
-    let mut sims = Vec::new();
-    for i in 0..n {
-        let mut config = SimConfig::fast(Profile::Generic);
-        config.modem.send_latency = latency;
-        config.link = Some(dir.join(format!("sim{i}")));
-        sims.push(
-            smsbridge::sim::pty::spawn(config)
-                .await
-                .expect("simulated modem"),
-        );
-    }
-    sims
 }
 
 fn paths(sims: &[SimHandle]) -> Vec<PathBuf> {
@@ -183,42 +161,11 @@ fn uk_number(i: usize) -> String {
     format!("+4474001{:05}", i % 100_000)
 }
 
-/// A signed OwnID request for `number`.
-fn request(client: &reqwest::Client, url: &str, number: &str, i: usize) -> reqwest::RequestBuilder {
-    let body = format!(
-        r#"{{"phoneNumber":"{number}","messageText":"Your verification code is {:06}","code":"{:06}"}}"#,
-        i % 1_000_000,
-        i % 1_000_000
-    );
-    let secret = smsbridge::ownid::SharedSecret::from_base64(SECRET_B64).unwrap();
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        .to_string();
-    let signature = smsbridge::ownid::sign(&secret, body.as_bytes(), &ts);
-    client
-        .post(url)
-        .header("ownid-timestamp", ts)
-        .header("ownid-signature", signature)
-        .header("content-type", "application/json")
-        .body(body)
-}
-
 async fn post(client: &reqwest::Client, url: &str, number: &str, i: usize) -> (u16, Duration) {
-    let built = request(client, url, number, i);
+    let built = signed_request(client, url, number, i);
     let started = Instant::now();
     let response = built.send().await.expect("request");
     (response.status().as_u16(), started.elapsed())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn ratio(a: f64, b: f64) -> String {
@@ -408,7 +355,7 @@ async fn floors() -> Floors {
 async fn request_to_ctrl_z(floors: &Option<Floors>) {
     let samples = pick(300, 60);
     let dir = tempfile::tempdir().unwrap();
-    let sims = start_sims(1, Duration::from_millis(5), dir.path()).await;
+    let sims = start_sims(1, Duration::from_millis(5), dir.path(), "sim").await;
     let service = start_service(&paths(&sims), "", None, true).await;
     let client = reqwest::Client::new();
     let url = service.url();
@@ -416,7 +363,7 @@ async fn request_to_ctrl_z(floors: &Option<Floors>) {
     let mut latencies = Vec::with_capacity(samples);
     let mut to_202 = Vec::with_capacity(samples);
     for i in 0..samples + 10 {
-        let built = request(&client, &url, &uk_number(500_000 + i), 500_000 + i);
+        let built = signed_request(&client, &url, &uk_number(500_000 + i), 500_000 + i);
         let started = Instant::now();
         let status = built.send().await.expect("request").status();
         let answered = started.elapsed();
@@ -462,7 +409,7 @@ async fn accept_latency(floors: &Option<Floors>) {
     let dir = tempfile::tempdir().unwrap();
     // Modems at a real modem's pace: four of them send under three messages a second, so
     // requests pile up in the outbox, as they would on the box.
-    let sims = start_sims(4, Duration::from_millis(1500), dir.path()).await;
+    let sims = start_sims(4, Duration::from_millis(1500), dir.path(), "sim").await;
     let service = start_service(&paths(&sims), "[queue]\nmax_depth = 1000000\n", None, true).await;
     let client = client();
     let url = service.url();
@@ -549,7 +496,7 @@ fn preload_queued(state_dir: &Path, n: usize) {
 async fn drain_rate() {
     let n = pick(5000, 1000);
     let dir = tempfile::tempdir().unwrap();
-    let sims = start_sims(1, Duration::ZERO, dir.path()).await;
+    let sims = start_sims(1, Duration::ZERO, dir.path(), "sim").await;
     // First start: the schema; then the queue is filled while the service is stopped.
     let service = start_service(&paths(&sims), "[queue]\nmax_depth = 1000000\n", None, false).await;
     let state = service.stop();
@@ -663,7 +610,7 @@ async fn send_all(
 async fn memory() {
     let countries = many_country_numbers(60);
     let dir = tempfile::tempdir().unwrap();
-    let sims = start_sims(1, Duration::from_millis(1500), dir.path()).await;
+    let sims = start_sims(1, Duration::from_millis(1500), dir.path(), "sim").await;
     let extra = "[queue]\nmax_depth = 1000000\n";
 
     // Idle first, then one country.
@@ -770,7 +717,7 @@ fn build_history(fresh: &Path, out: &Path) {
 
 async fn history() {
     let dir = tempfile::tempdir().unwrap();
-    let sims = start_sims(1, Duration::from_millis(5), dir.path()).await;
+    let sims = start_sims(1, Duration::from_millis(5), dir.path(), "sim").await;
     // An empty outbox: the floor.
     let service = start_service(&paths(&sims), "", None, true).await;
     let empty_ready = service.healthy_after;
@@ -844,7 +791,7 @@ async fn history() {
 
 async fn throughput(modems: usize, latency: Duration, messages: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let sims = start_sims(modems, latency, dir.path()).await;
+    let sims = start_sims(modems, latency, dir.path(), "sim").await;
     let service = start_service(&paths(&sims), "", None, true).await;
     let pid = service.pid();
     let client = reqwest::Client::new();

@@ -168,6 +168,49 @@ pub struct RateCheck {
     pub window_ms: i64,
 }
 
+impl NewMessage {
+    /// What every backend refuses before storing anything.
+    fn check(&self) -> Result<(), OutboxError> {
+        if self.to.is_empty() {
+            return Err(OutboxError::Invalid(
+                "the destination number is empty".to_owned(),
+            ));
+        }
+        if self.parts == 0 {
+            return Err(OutboxError::Invalid(
+                "a message has at least one part".to_owned(),
+            ));
+        }
+        if self.expires_at_ms <= self.created_at_ms {
+            return Err(OutboxError::Invalid(
+                "the message expires before it is created".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A part reported sent must be the next one of the message (parts go out in order):
+/// what every backend checks before recording it.
+fn check_next_part(
+    id: MessageId,
+    parts: u8,
+    parts_sent: u8,
+    part_index: u8,
+) -> Result<(), OutboxError> {
+    if part_index >= parts {
+        return Err(OutboxError::Invalid(format!(
+            "message {id} has {parts} parts, there is no part {part_index}"
+        )));
+    }
+    if part_index != parts_sent {
+        return Err(OutboxError::Invalid(format!(
+            "message {id}: part {part_index} reported sent, but the next part to send is {parts_sent}"
+        )));
+    }
+    Ok(())
+}
+
 impl fmt::Debug for NewMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewMessage")

@@ -34,21 +34,7 @@ impl Ctx<'_> {
         msg: NewMessage,
         plan: Option<&str>,
     ) -> Result<MessageId, OutboxError> {
-        if msg.to.is_empty() {
-            return Err(OutboxError::Invalid(
-                "the destination number is empty".to_owned(),
-            ));
-        }
-        if msg.parts == 0 {
-            return Err(OutboxError::Invalid(
-                "a message has at least one part".to_owned(),
-            ));
-        }
-        if msg.expires_at_ms <= msg.created_at_ms {
-            return Err(OutboxError::Invalid(
-                "the message expires before it is created".to_owned(),
-            ));
-        }
+        msg.check()?;
         let depth = self.counts.depth();
         if depth >= self.opts.max_depth {
             return Err(OutboxError::Full { depth });
@@ -664,18 +650,7 @@ impl Ctx<'_> {
         mr: u8,
         now_ms: i64,
     ) -> Result<(), OutboxError> {
-        if part_index >= row.parts {
-            return Err(OutboxError::Invalid(format!(
-                "message {id} has {} parts, there is no part {part_index}",
-                row.parts
-            )));
-        }
-        if part_index != row.parts_sent {
-            return Err(OutboxError::Invalid(format!(
-                "message {id}: part {part_index} reported sent, but the next part to send is {}",
-                row.parts_sent
-            )));
-        }
+        super::check_next_part(id, row.parts, row.parts_sent, part_index)?;
         let modem = row.modem.as_deref().unwrap_or("");
         self.conn
             .prepare_cached(

@@ -533,21 +533,7 @@ impl PgStore {
         plan: Option<String>,
         dedup: Option<([u8; 32], i64)>,
     ) -> Result<Enqueued, OutboxError> {
-        if msg.to.is_empty() {
-            return Err(OutboxError::Invalid(
-                "the destination number is empty".to_owned(),
-            ));
-        }
-        if msg.parts == 0 {
-            return Err(OutboxError::Invalid(
-                "a message has at least one part".to_owned(),
-            ));
-        }
-        if msg.expires_at_ms <= msg.created_at_ms {
-            return Err(OutboxError::Invalid(
-                "the message expires before it is created".to_owned(),
-            ));
-        }
+        msg.check()?;
         let depth = self.shared.counts.lock().map(|c| c.depth()).unwrap_or(0);
         if depth >= self.opts.outbox.max_depth {
             return Err(OutboxError::Full { depth });
@@ -839,18 +825,7 @@ impl PgStore {
         part_index: u8,
         mr: u8,
     ) -> Result<(), OutboxError> {
-        if part_index >= row.parts {
-            return Err(OutboxError::Invalid(format!(
-                "message {id} has {} parts, there is no part {part_index}",
-                row.parts
-            )));
-        }
-        if part_index != row.parts_sent {
-            return Err(OutboxError::Invalid(format!(
-                "message {id}: part {part_index} reported sent, but the next part to send is {}",
-                row.parts_sent
-            )));
-        }
+        crate::outbox::check_next_part(id, row.parts, row.parts_sent, part_index)?;
         let modem = row.modem.clone().unwrap_or_default();
         exec(
             tx,
