@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use smsbridge::config::Config;
 use smsbridge::endpoint::verify::{self, Keys};
-use smsbridge::modem::ModemTimeouts;
 use smsbridge::outbox::MessageState;
-use smsbridge::service::{Service, StartOptions};
+use smsbridge::service::Service;
 use smsbridge::sim::pty::SimHandle;
 use smsbridge::sms::{self, PhoneNumber, SubmitOptions};
-use support::{eventually, in_process_config, now_ms, simulated_modems};
+use support::{eventually, in_process_config, now_ms, simulated_modems, start_in_process};
 use tempfile::TempDir;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -88,12 +87,7 @@ impl Harness {
             &format!("{tables}{}", endpoints_toml(dir.path())),
         );
         tweak(&mut config);
-        let options = StartOptions {
-            simulator: false,
-            modem_timeouts: Some(fast_timeouts()),
-            ..Default::default()
-        };
-        let service = smsbridge::service::start(config, options).await.unwrap();
+        let service = start_in_process(config).await;
         Harness {
             service,
             sims,
@@ -187,18 +181,6 @@ impl Harness {
             .send()
             .await
             .unwrap()
-    }
-}
-
-fn fast_timeouts() -> ModemTimeouts {
-    ModemTimeouts {
-        command: Duration::from_secs(1),
-        prompt: Duration::from_secs(1),
-        submit: Duration::from_secs(3),
-        registration: Duration::from_secs(5),
-        health_interval: Duration::from_secs(1),
-        reconnect_min: Duration::from_millis(50),
-        reconnect_max: Duration::from_millis(300),
     }
 }
 

@@ -6,14 +6,14 @@ mod support;
 use std::time::Duration;
 
 use smsbridge::config::Config;
-use smsbridge::modem::ModemTimeouts;
 use smsbridge::outbox::MessageState;
-use smsbridge::service::{Service, StartOptions};
+use smsbridge::service::Service;
 use smsbridge::sim::model::Fault;
 use smsbridge::sim::pty::SimHandle;
 use smsbridge::sms::{self, Pdu, PhoneNumber, SubmitOptions};
 use support::{
     body, eventually, in_process_config, now_ms, post_signed, post_with, sign, simulated_modems,
+    start_in_process,
 };
 use tempfile::TempDir;
 
@@ -35,12 +35,7 @@ impl Harness {
         config.queue.retry_backoff_initial = Duration::from_millis(50);
         config.queue.retry_backoff_max = Duration::from_millis(200);
         tweak(&mut config);
-        let options = StartOptions {
-            simulator: false,
-            modem_timeouts: Some(fast_timeouts()),
-            ..Default::default()
-        };
-        let service = smsbridge::service::start(config, options).await.unwrap();
+        let service = start_in_process(config).await;
         Harness {
             service,
             sims,
@@ -101,18 +96,6 @@ impl Harness {
                 .then_some(messages)
         })
         .await
-    }
-}
-
-fn fast_timeouts() -> ModemTimeouts {
-    ModemTimeouts {
-        command: Duration::from_secs(1),
-        prompt: Duration::from_secs(1),
-        submit: Duration::from_secs(3),
-        registration: Duration::from_secs(5),
-        health_interval: Duration::from_secs(1),
-        reconnect_min: Duration::from_millis(50),
-        reconnect_max: Duration::from_millis(300),
     }
 }
 

@@ -333,6 +333,18 @@ impl DeliveryState {
         }
     }
 
+    /// A message's verdict from its parts' reports: failed if any part failed, delivered
+    /// once every one of its `parts` was, pending meanwhile.
+    pub fn of_parts(parts: u64, delivered: u64, failed: u64) -> DeliveryState {
+        if failed > 0 {
+            DeliveryState::Failed
+        } else if delivered == parts {
+            DeliveryState::Delivered
+        } else {
+            DeliveryState::Pending
+        }
+    }
+
     /// Classifies a status report's TP-Status (3GPP TS 23.040 §9.2.3.15): `0x00..=0x1F`
     /// the transaction is completed (delivered, or forwarded without confirmation);
     /// `0x20..=0x3F` a temporary error, the SMSC is still trying; anything else is a

@@ -532,13 +532,11 @@ impl Ctx<'_> {
                     node: None,
                     last_error: row.get(10)?,
                     delivery: (recorded > 0).then_some(DeliverySummary {
-                        state: if failed > 0 {
-                            DeliveryState::Failed
-                        } else if delivered == parts {
-                            DeliveryState::Delivered
-                        } else {
-                            DeliveryState::Pending
-                        },
+                        state: DeliveryState::of_parts(
+                            parts as u64,
+                            delivered as u64,
+                            failed as u64,
+                        ),
                         parts_delivered: delivered,
                         parts_failed: failed,
                         last_status,

@@ -237,3 +237,29 @@ pub fn in_process_config(dir: &Path, more: &str) -> smsbridge::config::Config {
     ))
     .expect("a valid test configuration")
 }
+
+/// Modem timeouts short enough for tests of faults, long enough for a loaded machine.
+pub fn fast_timeouts() -> smsbridge::modem::ModemTimeouts {
+    smsbridge::modem::ModemTimeouts {
+        command: Duration::from_secs(1),
+        prompt: Duration::from_secs(1),
+        submit: Duration::from_secs(3),
+        registration: Duration::from_secs(5),
+        health_interval: Duration::from_secs(1),
+        reconnect_min: Duration::from_millis(50),
+        reconnect_max: Duration::from_millis(300),
+    }
+}
+
+/// Starts the service in the test process with `config`, its configured modems (no
+/// simulator of its own) and [`fast_timeouts`].
+pub async fn start_in_process(config: smsbridge::config::Config) -> smsbridge::service::Service {
+    let options = smsbridge::service::StartOptions {
+        simulator: false,
+        modem_timeouts: Some(fast_timeouts()),
+        ..Default::default()
+    };
+    smsbridge::service::start(config, options)
+        .await
+        .expect("the service starts")
+}

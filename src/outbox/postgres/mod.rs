@@ -1425,13 +1425,11 @@ impl PgStore {
                     last_error: row.get(10),
                     node: row.get(11),
                     delivery: (recorded > 0).then(|| DeliverySummary {
-                        state: if failed > 0 {
-                            DeliveryState::Failed
-                        } else if delivered == parts {
-                            DeliveryState::Delivered
-                        } else {
-                            DeliveryState::Pending
-                        },
+                        state: DeliveryState::of_parts(
+                            parts as u64,
+                            delivered as u64,
+                            failed as u64,
+                        ),
                         parts_delivered: delivered,
                         parts_failed: failed,
                         last_status: last_status.map(small),
