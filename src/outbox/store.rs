@@ -498,7 +498,7 @@ impl Ctx<'_> {
                     coalesce(sum(p.delivery = 'failed'), 0),
                     (SELECT status_code FROM parts q
                          WHERE q.message_id = m.id AND q.reported_at IS NOT NULL
-                         ORDER BY q.reported_at DESC LIMIT 1),
+                         ORDER BY q.reported_at DESC, q.part_index DESC LIMIT 1),
                     max(p.reported_at)
              FROM (SELECT * FROM messages WHERE ?1 IS NULL OR id = ?1
                    ORDER BY id DESC LIMIT ?2) AS m

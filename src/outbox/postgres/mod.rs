@@ -1395,7 +1395,7 @@ impl PgStore {
                      SELECT count(*) AS recorded,
                             count(*) FILTER (WHERE delivery = 'delivered') AS delivered,
                             count(*) FILTER (WHERE delivery = 'failed') AS failed,
-                            (array_agg(status_code ORDER BY reported_at DESC)
+                            (array_agg(status_code ORDER BY reported_at DESC, part_index DESC)
                                  FILTER (WHERE reported_at IS NOT NULL))[1] AS last_status,
                             max(reported_at) AS last_report
                      FROM parts p WHERE p.message_id = m.id) AS a ON true
