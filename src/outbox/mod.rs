@@ -703,6 +703,15 @@ struct Idle {
     /// Not yet taken, in the dispatcher's order of preference.
     offered: std::collections::VecDeque<String>,
     handoff: Option<tokio::sync::mpsc::UnboundedSender<Handoff>>,
+    /// Bumped by every new offer and withdrawal: a modem taken under the current one can
+    /// be put back unnoticed; one taken under an earlier offer must be released instead.
+    generation: u64,
+}
+
+/// A modem an accept took from the offer, and the offer it came from.
+pub(super) struct Taken {
+    modem: String,
+    generation: u64,
 }
 
 /// What became of an idle modem an accept took (see [`Outbox::offer_idle`]).
@@ -724,27 +733,50 @@ struct Stats {
     checkpoints: AtomicU64,
 }
 
-/// In an accept's transaction: claims the new message `id` for the first offered idle
-/// modem, if any. The modem taken is noted in `took` so it is released if the transaction
-/// does not commit.
-fn claim_for_idle(
-    ctx: &mut Ctx<'_>,
-    shared: &Shared,
-    took: &Mutex<Option<String>>,
-    id: MessageId,
-    now_ms: i64,
-) -> Option<(String, Claimed)> {
-    let modem = {
+/// In an accept's transaction: takes the first offered idle modem, if any, for the new
+/// message. The modem is noted in `took` so it is given back if nothing is claimed for it
+/// or the transaction does not commit.
+fn take_offered(shared: &Shared, took: &Mutex<Option<Taken>>) -> Option<String> {
+    let taken = {
         let mut idle = shared.idle.lock().ok()?;
         idle.handoff.as_ref()?;
-        idle.offered.pop_front()?
+        Taken {
+            modem: idle.offered.pop_front()?,
+            generation: idle.generation,
+        }
     };
+    let modem = taken.modem.clone();
     if let Ok(mut t) = took.lock() {
-        *t = Some(modem.clone());
+        *t = Some(taken);
     }
-    match ctx.claim(id, &modem, now_ms) {
-        Ok(Some(claimed)) => Some((modem, claimed)),
-        _ => None,
+    Some(modem)
+}
+
+/// A claim made for `modem` in an accept, paired with it for the handoff.
+fn paired(modem: Option<String>, claimed: Option<Claimed>) -> Option<(String, Claimed)> {
+    modem.zip(claimed)
+}
+
+impl Shared {
+    /// Gives the dispatcher what became of a modem an accept took.
+    fn hand_off(&self, note: Handoff) {
+        let handoff = self.idle.lock().ok().and_then(|i| i.handoff.clone());
+        if let Some(tx) = handoff {
+            let _ = tx.send(note);
+        }
+    }
+
+    /// A modem an accept took and claimed nothing for: back at the front of the offer if
+    /// that offer still stands (the dispatcher never notices), else released to the
+    /// dispatcher, which counted it as taken when it withdrew the offer.
+    fn give_back(&self, taken: Taken) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.generation == taken.generation {
+                idle.offered.push_front(taken.modem);
+                return;
+            }
+        }
+        self.hand_off(Handoff::Released { modem: taken.modem });
     }
 }
 
@@ -829,16 +861,18 @@ impl Outbox {
             self.announce_due_work();
             return Ok(id);
         }
-        let (shared, taken) = (Arc::clone(&self.shared), Arc::new(Mutex::new(None)));
-        let took = Arc::clone(&taken);
-        let stored = self
-            .call(move |ctx| {
-                let now_ms = msg.created_at_ms;
-                let id = ctx.enqueue(msg, plan.as_deref())?;
-                Ok((id, claim_for_idle(ctx, &shared, &took, id, now_ms)))
+        let shared = Arc::clone(&self.shared);
+        let (id, claimed) = self
+            .accept(move |ctx, took| {
+                let modem = take_offered(&shared, took);
+                let (id, claimed) = ctx.insert(msg, plan.as_deref(), modem.as_deref())?;
+                Ok((id, paired(modem, claimed)))
             })
-            .await;
-        self.hand_over(stored, &taken)
+            .await?;
+        if !claimed {
+            self.announce_due_work();
+        }
+        Ok(id)
     }
 
     /// Offers idle `modems` (in order of preference) for the next new messages, replacing
@@ -849,6 +883,7 @@ impl Outbox {
     pub fn offer_idle(&self, modems: Vec<String>) {
         if let Ok(mut idle) = self.shared.idle.lock() {
             idle.offered = modems.into();
+            idle.generation = idle.generation.wrapping_add(1);
         }
     }
 
@@ -856,7 +891,10 @@ impl Outbox {
     /// not returned was taken: its [`Handoff`] is on its way.
     pub fn withdraw_idle(&self) -> Vec<String> {
         match self.shared.idle.lock() {
-            Ok(mut idle) => idle.offered.drain(..).collect(),
+            Ok(mut idle) => {
+                idle.generation = idle.generation.wrapping_add(1);
+                idle.offered.drain(..).collect()
+            }
             Err(_) => Vec::new(),
         }
     }
@@ -869,30 +907,6 @@ impl Outbox {
             idle.handoff = Some(tx);
         }
         rx
-    }
-
-    /// After an accept's commit: the claim (or the release of a modem taken in vain) goes
-    /// to the dispatcher; a message not claimed is announced as due work.
-    fn hand_over(
-        &self,
-        stored: Result<(MessageId, Option<(String, Claimed)>), OutboxError>,
-        taken: &Mutex<Option<String>>,
-    ) -> Result<MessageId, OutboxError> {
-        let taken = taken.lock().ok().and_then(|mut t| t.take());
-        let handoff = self.shared.idle.lock().ok().and_then(|i| i.handoff.clone());
-        let (result, note) = match stored {
-            Ok((id, Some((modem, message)))) => (Ok(id), Some(Handoff::Claimed { modem, message })),
-            Ok((id, None)) => (Ok(id), taken.map(|modem| Handoff::Released { modem })),
-            Err(error) => (Err(error), taken.map(|modem| Handoff::Released { modem })),
-        };
-        let claimed = matches!(note, Some(Handoff::Claimed { .. }));
-        if let (Some(tx), Some(note)) = (handoff, note) {
-            let _ = tx.send(note);
-        }
-        if result.is_ok() && !claimed {
-            self.announce_due_work();
-        }
-        result
     }
 
     /// Waits until a commit has made work due since the last wait returned (at once if one
@@ -924,31 +938,34 @@ impl Outbox {
             }
             return Ok(enqueued);
         }
-        let (shared, taken) = (Arc::clone(&self.shared), Arc::new(Mutex::new(None)));
-        let took = Arc::clone(&taken);
-        let stored = self
-            .call(move |ctx| {
-                let now_ms = msg.created_at_ms;
-                let enqueued = ctx.enqueue_dedup(msg, plan.as_deref(), &key, until_ms)?;
-                let claimed = if enqueued.duplicate {
-                    None
-                } else {
-                    claim_for_idle(ctx, &shared, &took, enqueued.id, now_ms)
+        let shared = Arc::clone(&self.shared);
+        let (enqueued, claimed) = self
+            .accept(move |ctx, took| {
+                if let Some(id) = ctx.dedup_earlier(&key, msg.created_at_ms)? {
+                    // A duplicate stores nothing and takes no modem.
+                    return Ok((
+                        Enqueued {
+                            id,
+                            duplicate: true,
+                        },
+                        None,
+                    ));
+                }
+                let modem = take_offered(&shared, took);
+                let (id, claimed) = ctx.insert(msg, plan.as_deref(), modem.as_deref())?;
+                ctx.dedup_record(&key, id, until_ms)?;
+                let enqueued = Enqueued {
+                    id,
+                    duplicate: false,
                 };
-                Ok((enqueued, claimed))
+                Ok((enqueued, paired(modem, claimed)))
             })
-            .await;
-        match stored {
-            // A duplicate made nothing due and took no modem.
-            Ok((enqueued, None)) if enqueued.duplicate => Ok(enqueued),
-            Ok((enqueued, claimed)) => self
-                .hand_over(Ok((enqueued.id, claimed)), &taken)
-                .map(|_| enqueued),
-            Err(error) => self.hand_over(Err(error), &taken).map(|id| Enqueued {
-                id,
-                duplicate: false,
-            }),
+            .await?;
+        // A duplicate made nothing due; a new message not claimed did.
+        if !claimed && !enqueued.duplicate {
+            self.announce_due_work();
         }
+        Ok(enqueued)
     }
 
     /// The message already accepted under a dedup `key` whose window is still open at
@@ -1422,6 +1439,34 @@ impl Outbox {
             largest_batch: s.largest_batch.load(Ordering::Relaxed),
             checkpoints: s.checkpoints.load(Ordering::Relaxed),
         }
+    }
+
+    /// Runs an accept on the writer ([`writer::Accept`]): its claim for an offered modem is
+    /// handed to the dispatcher from the writer thread as soon as the commit is known.
+    /// Returns the operation's value and whether it claimed.
+    async fn accept<T, F>(&self, op: F) -> Result<(T, bool), OutboxError>
+    where
+        T: Send + 'static,
+        F: FnOnce(
+                &mut Ctx<'_>,
+                &Mutex<Option<Taken>>,
+            ) -> Result<(T, Option<(String, Claimed)>), OutboxError>
+            + Send
+            + 'static,
+    {
+        let Backend::Sqlite(tx) = &self.backend else {
+            return Err(OutboxError::Closed);
+        };
+        let (reply, answer) = oneshot::channel();
+        let job = writer::Accept {
+            op,
+            reply,
+            shared: Arc::clone(&self.shared),
+        };
+        tx.send(Msg::Job(Box::new(job)))
+            .map_err(|_| OutboxError::Closed)?;
+        self.shared.stats.submitted.fetch_add(1, Ordering::Relaxed);
+        answer.await.map_err(|_| OutboxError::Closed)?
     }
 
     async fn call<T, F>(&self, op: F) -> Result<T, OutboxError>
