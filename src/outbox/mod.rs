@@ -736,7 +736,7 @@ struct Stats {
 /// In an accept's transaction: takes the first offered idle modem, if any, for the new
 /// message. The modem is noted in `took` so it is given back if nothing is claimed for it
 /// or the transaction does not commit.
-fn take_offered(shared: &Shared, took: &Mutex<Option<Taken>>) -> Option<String> {
+fn take_offered(shared: &Shared, took: &writer::TookModem) -> Option<String> {
     let taken = {
         let mut idle = shared.idle.lock().ok()?;
         idle.handoff.as_ref()?;
@@ -1447,12 +1447,7 @@ impl Outbox {
     async fn accept<T, F>(&self, op: F) -> Result<(T, bool), OutboxError>
     where
         T: Send + 'static,
-        F: FnOnce(
-                &mut Ctx<'_>,
-                &Mutex<Option<Taken>>,
-            ) -> Result<(T, Option<(String, Claimed)>), OutboxError>
-            + Send
-            + 'static,
+        F: FnOnce(&mut Ctx<'_>, &writer::TookModem) -> writer::Accepted<T> + Send + 'static,
     {
         let Backend::Sqlite(tx) = &self.backend else {
             return Err(OutboxError::Closed);

@@ -144,14 +144,17 @@ pub(super) struct Accept<T, F> {
     pub shared: Arc<Shared>,
 }
 
+/// What an accept's operation returns: its value, and the claim it made for the modem it
+/// took, if any.
+pub(super) type Accepted<T> = Result<(T, Option<(String, Claimed)>), OutboxError>;
+
+/// Where an accept's operation notes the modem it took from the offer.
+pub(super) type TookModem = Mutex<Option<Taken>>;
+
 impl<T, F> Request for Accept<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(
-            &mut Ctx<'_>,
-            &Mutex<Option<Taken>>,
-        ) -> Result<(T, Option<(String, Claimed)>), OutboxError>
-        + Send,
+    F: FnOnce(&mut Ctx<'_>, &TookModem) -> Accepted<T> + Send,
 {
     fn run(self: Box<Self>, ctx: &mut Ctx<'_>) -> (bool, Reply) {
         let Accept { op, reply, shared } = *self;
