@@ -502,10 +502,11 @@ async fn drain_rate() {
     let state = service.stop();
     preload_queued(&state.path().join("state"), n);
     let mut events = sims[0].events();
-    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    let (tx, rx) = tokio::sync::oneshot::channel::<(u32, SocketAddr)>();
     let watcher = tokio::spawn(async move {
-        let pid = rx.await.unwrap();
+        let (pid, admin) = rx.await.unwrap();
         let mut first = None;
+        let mut first_commits = None;
         let mut count = 0usize;
         loop {
             match tokio::time::timeout(Duration::from_secs(60), events.recv()).await {
@@ -513,9 +514,15 @@ async fn drain_rate() {
                     count += 1;
                     if first.is_none() {
                         first = Some((Instant::now(), cpu_ticks(pid)));
+                        first_commits = outbox_commits(admin).await;
                     }
                     if count == n {
-                        return Some((first.unwrap(), (Instant::now(), cpu_ticks(pid))));
+                        let last = (Instant::now(), cpu_ticks(pid));
+                        let commits = outbox_commits(admin)
+                            .await
+                            .zip(first_commits)
+                            .map(|(b, a)| b.saturating_sub(a));
+                        return Some((first.unwrap(), last, commits));
                     }
                 }
                 Ok(Ok(_)) => {}
@@ -533,20 +540,37 @@ async fn drain_rate() {
         false,
     )
     .await;
-    tx.send(service.pid()).unwrap();
+    tx.send((service.pid(), service.admin)).unwrap();
     match watcher.await.unwrap() {
-        Some(((t0, c0), (t1, c1))) => {
+        Some(((t0, c0), (t1, c1), commits)) => {
             let span = t1 - t0;
             let rate = (n - 1) as f64 / span.as_secs_f64();
             let cpu_ms = (c1 - c0) as f64 * 10.0;
+            let commits = commits
+                .map(|c| format!("; {:.2} outbox commits per send", c as f64 / (n - 1) as f64))
+                .unwrap_or_default();
             println!(
-                "drain, 1 modem answering at once, {n} one-part messages: {rate:.0} msg/s (target 3000); service CPU {:.3} ms per send (target 0.3)",
+                "drain, 1 modem answering at once, {n} one-part messages: {rate:.0} msg/s (target 3000); service CPU {:.3} ms per send (target 0.3){commits}",
                 cpu_ms / (n - 1) as f64
             );
         }
         None => println!("drain: the sends stalled"),
     }
     drop(service);
+}
+
+/// The service's `smsbridge_outbox_commits_total`, from its admin listener.
+async fn outbox_commits(admin: SocketAddr) -> Option<u64> {
+    let text = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("smsbridge_outbox_commits_total "))?
+        .parse()
+        .ok()
 }
 
 // ---------------------------------------------------------------------------------------

@@ -46,6 +46,10 @@ pub struct Gauges {
     pub modems: Vec<(String, &'static str, Option<i32>)>,
     /// Fleet mode: every box's name and how long ago it last beat (seconds).
     pub fleet: Vec<(String, f64)>,
+    /// SQLite: the transactions the outbox has committed since start, each one fsync of
+    /// its WAL (what wears an SD card). `None` on PostgreSQL, whose commits are the
+    /// server's to count.
+    pub outbox_commits: Option<u64>,
 }
 
 /// Every state a modem can be in, so each appears in the state gauge as 0 or 1.
@@ -167,6 +171,15 @@ impl Metrics {
         );
         for (state, value) in &gauges.queue {
             let _ = writeln!(out, "smsbridge_queue_messages{{state=\"{state}\"}} {value}");
+        }
+        if let Some(commits) = gauges.outbox_commits {
+            header(
+                &mut out,
+                "smsbridge_outbox_commits_total",
+                "counter",
+                "Transactions the SQLite outbox committed, each one fsync of its WAL.",
+            );
+            let _ = writeln!(out, "smsbridge_outbox_commits_total {commits}");
         }
         header(
             &mut out,
@@ -341,9 +354,11 @@ mod tests {
                 ("m\"1".into(), "failing", None),
             ],
             fleet: vec![],
+            outbox_commits: Some(12),
         };
         let text = metrics.render(&gauges);
         for line in [
+            "smsbridge_outbox_commits_total 12",
             "smsbridge_requests_total{outcome=\"accepted\"} 2",
             "smsbridge_requests_total{outcome=\"unauthorized\"} 1",
             "smsbridge_queue_messages{state=\"queued\"} 3",
@@ -377,6 +392,7 @@ mod tests {
             queue: vec![("queued", 2)],
             modems: vec![],
             fleet: vec![("pi-a".into(), 1.5), ("pi-b".into(), 4.0)],
+            outbox_commits: None,
         };
         let text = metrics.render(&gauges);
         for line in [
@@ -396,6 +412,10 @@ mod tests {
                 .filter(|l| !l.starts_with('#'))
                 .all(|l| l.contains("node=\"pi-a\"")),
             "{text}"
+        );
+        assert!(
+            !text.contains("smsbridge_outbox_commits_total"),
+            "PostgreSQL's commits are not counted as SQLite's: {text}"
         );
     }
 }

@@ -514,6 +514,13 @@ async fn the_admin_listener_reports_health_metrics_and_status() {
             "missing {line} in\n{metrics}"
         );
     }
+    // The accept (claimed in its own commit) and the outcome: at least two commits.
+    let commits: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("smsbridge_outbox_commits_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no commit counter in\n{metrics}"));
+    assert!(commits >= 2, "{commits} commits for an accept and its send");
     let status: serde_json::Value = get("/api/status").await.json().await.unwrap();
     assert_eq!(status["queue"]["sent"], 1);
     assert_eq!(status["recent_messages"][0]["to"], "+44********56");

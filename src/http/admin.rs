@@ -67,6 +67,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
             }
             Err(_) => Vec::new(),
         },
+        outbox_commits: (app.outbox.backend_name() == "sqlite").then(|| app.outbox.stats().commits),
     };
     (
         [(
