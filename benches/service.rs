@@ -547,7 +547,12 @@ async fn drain_rate() {
             let rate = (n - 1) as f64 / span.as_secs_f64();
             let cpu_ms = (c1 - c0) as f64 * 10.0;
             let commits = commits
-                .map(|c| format!("; {:.2} outbox commits per send", c as f64 / (n - 1) as f64))
+                .map(|c| {
+                    format!(
+                        "; {:.2} WAL-syncing commits per send",
+                        c as f64 / (n - 1) as f64
+                    )
+                })
                 .unwrap_or_default();
             println!(
                 "drain, 1 modem answering at once, {n} one-part messages: {rate:.0} msg/s (target 3000); service CPU {:.3} ms per send (target 0.3){commits}",

@@ -46,8 +46,8 @@ pub struct Gauges {
     pub modems: Vec<(String, &'static str, Option<i32>)>,
     /// Fleet mode: every box's name and how long ago it last beat (seconds).
     pub fleet: Vec<(String, f64)>,
-    /// SQLite: the transactions the outbox has committed since start, each one fsync of
-    /// its WAL (what wears an SD card). `None` on PostgreSQL, whose commits are the
+    /// SQLite: the transactions that changed the outbox since start, each one fsync of
+    /// its WAL (what wears an SD card; reads are not counted). `None` on PostgreSQL, whose commits are the
     /// server's to count.
     pub outbox_commits: Option<u64>,
 }
@@ -177,7 +177,7 @@ impl Metrics {
                 &mut out,
                 "smsbridge_outbox_commits_total",
                 "counter",
-                "Transactions the SQLite outbox committed, each one fsync of its WAL.",
+                "Transactions that changed the SQLite outbox, each one fsync of its WAL.",
             );
             let _ = writeln!(out, "smsbridge_outbox_commits_total {commits}");
         }

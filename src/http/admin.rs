@@ -67,7 +67,8 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
             }
             Err(_) => Vec::new(),
         },
-        outbox_commits: (app.outbox.backend_name() == "sqlite").then(|| app.outbox.stats().commits),
+        outbox_commits: (app.outbox.backend_name() == "sqlite")
+            .then(|| app.outbox.stats().synced_commits),
     };
     (
         [(

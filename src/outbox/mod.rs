@@ -481,8 +481,10 @@ pub struct OutboxStats {
     pub submitted: u64,
     /// Transactions run (each takes every request waiting at the time).
     pub batches: u64,
-    /// Transactions committed: the fsyncs paid.
+    /// Transactions committed, reads included.
     pub commits: u64,
+    /// The commits that changed a row: each one fsync of the WAL.
+    pub synced_commits: u64,
     /// The most requests one transaction took.
     pub largest_batch: u64,
     /// `TRUNCATE` checkpoints completed.
@@ -730,6 +732,7 @@ struct Stats {
     batches: AtomicU64,
     commits: AtomicU64,
     largest_batch: AtomicU64,
+    synced_commits: AtomicU64,
     checkpoints: AtomicU64,
 }
 
@@ -1437,6 +1440,7 @@ impl Outbox {
             batches: s.batches.load(Ordering::Relaxed),
             commits: s.commits.load(Ordering::Relaxed),
             largest_batch: s.largest_batch.load(Ordering::Relaxed),
+            synced_commits: s.synced_commits.load(Ordering::Relaxed),
             checkpoints: s.checkpoints.load(Ordering::Relaxed),
         }
     }

@@ -294,6 +294,7 @@ impl Writer {
             .stats
             .largest_batch
             .fetch_max(jobs.len() as u64, Ordering::Relaxed);
+        let changes_before = self.conn.total_changes();
 
         if shared.fail_writes.load(Ordering::Relaxed) {
             shared.writable.store(false, Ordering::Relaxed);
@@ -350,10 +351,15 @@ impl Writer {
                 replies.push(reply);
             }
         }
+        // A transaction that changed no row writes no WAL frame and syncs nothing.
+        let wrote = tx.total_changes() != changes_before;
         let commit = tx.commit().map_err(OutboxError::from);
         shared.writable.store(commit.is_ok(), Ordering::Relaxed);
         if commit.is_ok() {
             shared.stats.commits.fetch_add(1, Ordering::Relaxed);
+            if wrote {
+                shared.stats.synced_commits.fetch_add(1, Ordering::Relaxed);
+            }
             if let Some(checkpointer) = self.checkpointer.as_mut() {
                 checkpointer.committed();
             }
