@@ -46,9 +46,8 @@ pub struct Gauges {
     pub modems: Vec<(String, &'static str, Option<i32>)>,
     /// Fleet mode: every box's name and how long ago it last beat (seconds).
     pub fleet: Vec<(String, f64)>,
-    /// SQLite: the transactions that changed the outbox since start, each one fsync of
-    /// its WAL (what wears an SD card; reads are not counted). `None` on PostgreSQL, whose commits are the
-    /// server's to count.
+    /// [`crate::outbox::Outbox::synced_commits`]: on SQLite the commits that changed the
+    /// outbox, each one fsync of its WAL (what wears an SD card); `None` on PostgreSQL.
     pub outbox_commits: Option<u64>,
 }
 

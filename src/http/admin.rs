@@ -67,8 +67,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
             }
             Err(_) => Vec::new(),
         },
-        outbox_commits: (app.outbox.backend_name() == "sqlite")
-            .then(|| app.outbox.stats().synced_commits),
+        outbox_commits: app.outbox.synced_commits(),
     };
     (
         [(

@@ -483,8 +483,6 @@ pub struct OutboxStats {
     pub batches: u64,
     /// Transactions committed, reads included.
     pub commits: u64,
-    /// The commits that changed a row: each one fsync of the WAL.
-    pub synced_commits: u64,
     /// The most requests one transaction took.
     pub largest_batch: u64,
     /// `TRUNCATE` checkpoints completed.
@@ -739,7 +737,7 @@ struct Stats {
 /// In an accept's transaction: takes the first offered idle modem, if any, for the new
 /// message. The modem is noted in `took` so it is given back if nothing is claimed for it
 /// or the transaction does not commit.
-fn take_offered(shared: &Shared, took: &writer::TookModem) -> Option<String> {
+fn take_offered(shared: &Shared, took: &mut writer::TookModem) -> Option<String> {
     let taken = {
         let mut idle = shared.idle.lock().ok()?;
         idle.handoff.as_ref()?;
@@ -749,15 +747,8 @@ fn take_offered(shared: &Shared, took: &writer::TookModem) -> Option<String> {
         }
     };
     let modem = taken.modem.clone();
-    if let Ok(mut t) = took.lock() {
-        *t = Some(taken);
-    }
+    *took = Some(taken);
     Some(modem)
-}
-
-/// A claim made for `modem` in an accept, paired with it for the handoff.
-fn paired(modem: Option<String>, claimed: Option<Claimed>) -> Option<(String, Claimed)> {
-    modem.zip(claimed)
 }
 
 impl Shared {
@@ -869,7 +860,7 @@ impl Outbox {
             .accept(move |ctx, took| {
                 let modem = take_offered(&shared, took);
                 let (id, claimed) = ctx.insert(msg, plan.as_deref(), modem.as_deref())?;
-                Ok((id, paired(modem, claimed)))
+                Ok((id, modem.zip(claimed)))
             })
             .await?;
         if !claimed {
@@ -961,7 +952,7 @@ impl Outbox {
                     id,
                     duplicate: false,
                 };
-                Ok((enqueued, paired(modem, claimed)))
+                Ok((enqueued, modem.zip(claimed)))
             })
             .await?;
         // A duplicate made nothing due; a new message not claimed did.
@@ -1433,6 +1424,15 @@ impl Outbox {
     }
 
     /// The writer's counters so far.
+    /// The commits that changed the SQLite outbox since it opened, each one WAL fsync;
+    /// `None` on PostgreSQL, whose commits are the server's to count.
+    pub fn synced_commits(&self) -> Option<u64> {
+        match self.backend {
+            Backend::Sqlite(_) => Some(self.shared.stats.synced_commits.load(Ordering::Relaxed)),
+            Backend::Postgres(_) => None,
+        }
+    }
+
     pub fn stats(&self) -> OutboxStats {
         let s = &self.shared.stats;
         OutboxStats {
@@ -1440,7 +1440,6 @@ impl Outbox {
             batches: s.batches.load(Ordering::Relaxed),
             commits: s.commits.load(Ordering::Relaxed),
             largest_batch: s.largest_batch.load(Ordering::Relaxed),
-            synced_commits: s.synced_commits.load(Ordering::Relaxed),
             checkpoints: s.checkpoints.load(Ordering::Relaxed),
         }
     }
@@ -1451,7 +1450,7 @@ impl Outbox {
     async fn accept<T, F>(&self, op: F) -> Result<(T, bool), OutboxError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Ctx<'_>, &writer::TookModem) -> writer::Accepted<T> + Send + 'static,
+        F: FnOnce(&mut Ctx<'_>, &mut writer::TookModem) -> writer::Accepted<T> + Send + 'static,
     {
         let Backend::Sqlite(tx) = &self.backend else {
             return Err(OutboxError::Closed);

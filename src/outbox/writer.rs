@@ -11,9 +11,9 @@
 //! redaction the writer runs one when it has been idle for `checkpoint_idle`, or after
 //! `checkpoint_max_delay` under continuous load, not after every commit.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -137,7 +137,7 @@ where
 /// for it, or its release when nothing was claimed or the commit failed) goes to the
 /// dispatcher from this thread the moment the commit is known, before the caller is
 /// answered: the send starts while the HTTP layer is still on its way to the `202`
-/// (issue 12 item 1). The operation notes the modem it takes in the `Mutex` it is given.
+/// (issue 12 item 1). The operation notes the modem it takes in the place it is given.
 pub(super) struct Accept<T, F> {
     pub op: F,
     pub reply: oneshot::Sender<Result<(T, bool), OutboxError>>,
@@ -149,18 +149,17 @@ pub(super) struct Accept<T, F> {
 pub(super) type Accepted<T> = Result<(T, Option<(String, Claimed)>), OutboxError>;
 
 /// Where an accept's operation notes the modem it took from the offer.
-pub(super) type TookModem = Mutex<Option<Taken>>;
+pub(super) type TookModem = Option<Taken>;
 
 impl<T, F> Request for Accept<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&mut Ctx<'_>, &TookModem) -> Accepted<T> + Send,
+    F: FnOnce(&mut Ctx<'_>, &mut TookModem) -> Accepted<T> + Send,
 {
     fn run(self: Box<Self>, ctx: &mut Ctx<'_>) -> (bool, Reply) {
         let Accept { op, reply, shared } = *self;
-        let took = Mutex::new(None);
-        let result = op(ctx, &took);
-        let mut took = took.into_inner().ok().flatten();
+        let mut took = None;
+        let result = op(ctx, &mut took);
         let ok = result.is_ok();
         // Refused (a replay, a full queue): the modem goes back to the offer at once, for
         // the next accept in this batch.
