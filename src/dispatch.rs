@@ -19,8 +19,8 @@ use tokio::time::Instant;
 use crate::backoff::Backoff;
 use crate::clock::{Clock, UnixMs};
 use crate::metrics::Metrics;
-use crate::modem::{ModemEvent, ModemHandle, ModemState, Readiness, SendError};
-use crate::outbox::{Claimed, DeliveryState, Outbox, OutboxError, RetryOutcome};
+use crate::modem::{Go, ModemEvent, ModemHandle, ModemState, Readiness, SendError};
+use crate::outbox::{Claimed, Committed, DeliveryState, Outbox, OutboxError, RetryOutcome};
 use crate::sms::{PhoneNumber, SubmitOptions};
 
 pub mod plan;
@@ -90,6 +90,8 @@ struct Outcome {
     /// Fleet mode: another box took the message over (its lease lapsed); no further part
     /// was sent and nothing more may be recorded for it.
     fenced: bool,
+    /// The accept that claimed it did not commit: nothing was sent, nothing is recorded.
+    withdrawn: bool,
     /// The success already stored by the send task (`Record::Sent`), and how that went;
     /// `None` when the outcome is left to `finish` to store.
     stored: Option<Result<(), OutboxError>>,
@@ -407,8 +409,21 @@ fn take_handoff(
     let slot = &mut slots[index];
     slot.offered = false;
     slot.awaiting = false;
-    if let Handoff::Claimed { message, .. } = handoff {
-        spawn_send(sends, index, slot, message, config, clock, outbox, chain);
+    if let Handoff::Claimed {
+        message, committed, ..
+    } = handoff
+    {
+        spawn_send(
+            sends,
+            index,
+            slot,
+            message,
+            Some(committed),
+            config,
+            clock,
+            outbox,
+            chain,
+        );
     }
 }
 
@@ -542,7 +557,7 @@ async fn assign(
                 continue;
             };
             assigned_any = true;
-            spawn_send(sends, index, slot, message, config, clock, outbox, chain);
+            spawn_send(sends, index, slot, message, None, config, clock, outbox, chain);
         }
         if !assigned_any {
             return Ok(());
@@ -635,13 +650,17 @@ async fn send_gated(
 
 /// Starts sending `message` on slot `index` (marked busy): the parts are encoded, sent,
 /// and recorded as they are confirmed; a success is recorded at once, and with `chain` the
-/// same commit claims the modem's next message (`Outcome::next`).
+/// same commit claims the modem's next message (`Outcome::next`). With `committed` (a
+/// claim handed over before its accept's commit) the first part's command and prompt go
+/// ahead, its PDU waits for the commit, and if the commit failed nothing is sent or
+/// recorded (`Outcome::withdrawn`).
 #[allow(clippy::too_many_arguments)]
 fn spawn_send(
     sends: &mut JoinSet<Outcome>,
     index: usize,
     slot: &mut ModemSlot,
     message: Claimed,
+    committed: Option<Committed>,
     config: &DispatchConfig,
     clock: &Clock,
     outbox: &Outbox,
@@ -665,7 +684,8 @@ fn spawn_send(
         let (result, recorded) = {
         let (progress, mut confirmed) = mpsc::unbounded_channel();
         let gate = lease.map(|_| Gate { outbox: &recorder, fenced: &fenced });
-        let sending = send(&handle, &message, sms, &clock, progress, gate);
+        let go = committed.clone().map(|c| -> Go { Box::pin(c.wait()) });
+        let sending = send(&handle, &message, sms, &clock, progress, gate, go);
         tokio::pin!(sending);
         let mut recorded = 0usize;
         // The parts this attempt sends; the last one is recorded with the outcome.
@@ -721,13 +741,19 @@ fn spawn_send(
         }
         (result, recorded)
         };
+        // The accept that claimed the message did not commit: it does not exist, and its
+        // id may already be another message's. Its PDU was held back; nothing is recorded.
+        let withdrawn = match committed {
+            Some(committed) => !committed.wait().await,
+            None => false,
+        };
         // A success is recorded here, as the last part was before: its parts and
         // the `sent` state in one commit. `finish` keeps it if the store refused.
         let mut next = None;
         let fenced = fenced.into_inner();
         let stored = match &result {
             // Another box holds the message: nothing more is recorded here.
-            _ if fenced => None,
+            _ if fenced || withdrawn => None,
             Ok(references) => {
                 let rest = references.get(recorded..).map(<[u8]>::to_vec).unwrap_or_default();
                 if chain {
@@ -754,6 +780,7 @@ fn spawn_send(
             started,
             recorded,
             fenced,
+            withdrawn,
             stored,
             next,
         }
@@ -769,6 +796,7 @@ async fn send(
     clock: &Clock,
     progress: mpsc::UnboundedSender<(usize, u8)>,
     gate: Option<Gate<'_>>,
+    go: Option<Go>,
 ) -> Result<Vec<u8>, SendError> {
     if message.parts_sent >= message.parts {
         // Every part went out before a crash cut the bookkeeping short.
@@ -808,7 +836,8 @@ async fn send(
         .skip(usize::from(message.parts_sent))
         .collect();
     match gate {
-        None => modem.send_tracked(remaining, Some(progress)).await,
+        None => modem.send_when(remaining, Some(progress), go).await,
+        // A fleet's claims come from the hand-out, committed already: no `go`.
         Some(gate) => send_gated(modem, message.id, remaining, progress, gate).await,
     }
 }
@@ -908,6 +937,7 @@ async fn finish(
         started,
         recorded,
         fenced,
+        withdrawn,
         stored,
         next,
     } = outcome;
@@ -915,6 +945,11 @@ async fn finish(
     slot.busy = false;
     let modem = slot.handle.name.clone();
     let id = message.id;
+    if withdrawn {
+        // Its caller was refused (the store could not commit) and will try again.
+        tracing::warn!(modem = %modem, "a claimed message's accept did not commit; its PDU was held back and not sent");
+        return;
+    }
     if fenced {
         // Another box holds the message now and answers for it: nothing more is recorded
         // here, and no further part was sent.
@@ -1006,6 +1041,7 @@ async fn finish(
             index,
             &mut slots[index],
             next,
+            None,
             config,
             clock,
             outbox,

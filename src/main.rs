@@ -741,6 +741,7 @@ async fn run_simulator(args: SimulateArgs) -> anyhow::Result<()> {
                         sms.mr
                     );
                 }
+                Ok(SimEvent::Cancelled) => println!("SMS entry cancelled with ESC"),
                 Ok(SimEvent::Reset) => println!("modem reset"),
                 Ok(SimEvent::Unplugged) => println!("unplugged"),
                 Ok(SimEvent::Replugged { tty }) => println!("plugged in on {}", tty.display()),

@@ -1572,9 +1572,14 @@ async fn an_accept_claims_for_an_offered_idle_modem_in_its_own_commit() {
         "stored and claimed in one commit"
     );
     match handoffs.try_recv() {
-        Ok(smsbridge::outbox::Handoff::Claimed { modem, message }) => {
+        Ok(smsbridge::outbox::Handoff::Claimed {
+            modem,
+            message,
+            committed,
+        }) => {
             assert_eq!((modem.as_str(), message.id, message.attempt), ("m1", id, 1));
             assert_eq!(message.text, "fast");
+            assert!(committed.wait().await, "the claim's accept committed");
         }
         other => panic!("expected a claim, got {other:?}"),
     }
@@ -1614,4 +1619,52 @@ async fn an_accept_claims_for_an_offered_idle_modem_in_its_own_commit() {
     assert_eq!(outbox.withdraw_idle(), vec!["m0".to_owned()]);
     let counts = outbox.counts();
     assert_eq!((counts.queued, counts.sending), (0, 3));
+}
+
+/// Issue 12: the claim reaches the dispatcher before its accept's commit, so the modem's
+/// command and prompt overlap the fsync. When that commit fails, the claim says so: the
+/// message does not exist (its row number is handed out again to the next message, which is
+/// why nothing may be recorded under it), the caller hears the error, and the modem is not
+/// put back in the offer: the dispatcher frees it once its held send is abandoned.
+#[tokio::test]
+async fn a_claim_handed_over_before_a_commit_that_fails_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open(&db_path(&dir));
+    let mut handoffs = outbox.handoffs();
+    outbox.offer_idle(vec!["m0".into(), "m1".into()]);
+    outbox.inject_commit_failure(true);
+    let refused = outbox.enqueue(message(UK, "never", 1, None)).await;
+    assert!(
+        matches!(refused, Err(OutboxError::Storage(_))),
+        "{refused:?}"
+    );
+    outbox.inject_commit_failure(false);
+    let withdrawn = match handoffs.try_recv() {
+        Ok(smsbridge::outbox::Handoff::Claimed {
+            modem,
+            message,
+            committed,
+        }) => {
+            assert_eq!(modem, "m0");
+            assert!(!committed.wait().await, "the commit failed");
+            message.id
+        }
+        other => panic!("expected a claim, got {other:?}"),
+    };
+    assert!(handoffs.try_recv().is_err(), "one handoff per accept");
+    assert_eq!(outbox.message(withdrawn).await.unwrap(), None);
+    let counts = outbox.counts();
+    assert_eq!((counts.queued, counts.sending), (0, 0));
+    assert_eq!(
+        outbox.withdraw_idle(),
+        vec!["m1".to_owned()],
+        "m0 stays with the dispatcher"
+    );
+
+    let next = outbox.enqueue(message(UK, "next", 1, None)).await.unwrap();
+    assert_eq!(next, withdrawn, "the row number is reused");
+    assert_eq!(
+        outbox.message(next).await.unwrap().unwrap().state,
+        MessageState::Queued
+    );
 }

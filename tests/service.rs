@@ -9,7 +9,7 @@ use smsbridge::config::Config;
 use smsbridge::outbox::MessageState;
 use smsbridge::service::Service;
 use smsbridge::sim::model::Fault;
-use smsbridge::sim::pty::SimHandle;
+use smsbridge::sim::pty::{SimEvent, SimHandle};
 use smsbridge::sms::{self, Pdu, PhoneNumber, SubmitOptions};
 use support::{
     body, eventually, in_process_config, now_ms, post_signed, post_with, sign, simulated_modems,
@@ -357,6 +357,56 @@ async fn a_full_outbox_answers_503() {
     assert_eq!(h.post("+447400123457", "Your code is 2").await, 202);
     assert_eq!(h.post("+447400123458", "Your code is 3").await, 503);
     assert_eq!(h.messages().await.len(), 2);
+    h.service.stop().await;
+}
+
+/// Issue 12: at an idle modem, an accept's claim reaches the modem before its commit, so
+/// `AT+CMGS` and the prompt overlap the fsync and the PDU waits for the commit. A commit
+/// that fails (the WAL cannot grow) ends the entry with ESC: the caller gets 503, no PDU
+/// reaches the modem, nothing is stored, and the modem sends the next message.
+#[tokio::test]
+async fn a_commit_that_fails_after_the_prompt_sends_nothing() {
+    let h = Harness::start(1, |_| {}).await;
+    h.wait_ready().await;
+    let mut events = h.sims[0].events();
+    assert_eq!(h.post("+447400123456", "Your code is 1").await, 202);
+    h.wait_for_state(1, MessageState::Sent).await;
+    let outbox = &h.service.app.outbox;
+    // The modem is offered as idle again once its send is recorded; an accept before that
+    // is queued, not claimed (and refused just the same). So: until one was claimed and
+    // the modem saw its entry cancelled.
+    let mut cancelled = false;
+    for attempt in 0..20 {
+        outbox.inject_commit_failure(true);
+        let status = h
+            .post(&format!("+4474001235{attempt:02}"), "Your code is 2")
+            .await;
+        outbox.inject_commit_failure(false);
+        assert_eq!(status, 503, "a failed commit is a passing refusal");
+        loop {
+            match tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
+                Ok(Ok(SimEvent::Received(sms))) if sms.destination == "+447400123456" => {}
+                Ok(Ok(SimEvent::Cancelled)) => cancelled = true,
+                Ok(other) => panic!("nothing else may reach the modem: {other:?}"),
+                Err(_) => break,
+            }
+        }
+        if cancelled {
+            break;
+        }
+    }
+    assert!(cancelled, "no accept found the modem idle");
+    assert_eq!(h.sims[0].received().len(), 1, "no PDU after the failed commit");
+    assert_eq!(h.messages().await.len(), 1, "nothing stored");
+
+    assert_eq!(h.post("+447400123457", "Your code is 3").await, 202);
+    h.wait_for_state(2, MessageState::Sent).await;
+    let destinations: Vec<String> = h.sims[0]
+        .received()
+        .into_iter()
+        .map(|r| r.destination)
+        .collect();
+    assert_eq!(destinations, ["+447400123456", "+447400123457"]);
     h.service.stop().await;
 }
 

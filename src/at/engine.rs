@@ -54,6 +54,12 @@ const CTRL_Z: u8 = 0x1a;
 /// ESC: abandons the PDU entry after the prompt without sending (TS 27.005 §3.5.1).
 const ESC: u8 = 0x1b;
 
+/// What [`AtEngine::send_pdu_when`] waits for between the `> ` prompt and the PDU: `true`
+/// lets the PDU go out, `false` abandons the entry with ESC. It lets a caller overlap the
+/// command and its prompt with whatever decides whether the message may go at all (the
+/// outbox's commit of the claim: issue 12).
+pub type Go = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
+
 /// Tuning of an engine; the defaults suit real modems.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -116,6 +122,10 @@ pub enum AtError {
     /// sent and no byte of the PDU was written. Safe to retry.
     #[error("{command}: prompt: no `>` prompt within {timeout:?}; the PDU was not sent")]
     PromptTimeout { command: String, timeout: Duration },
+    /// [`AtEngine::send_pdu_when`]'s go said no (or did not say within the prompt
+    /// timeout) after the prompt: ESC was sent and no byte of the PDU was written.
+    #[error("{command}: held back after the prompt; the PDU was not sent")]
+    Withdrawn { command: String },
     /// The PDU could not be written in time after the prompt (a stalled port): some of it,
     /// perhaps with the Ctrl-Z, may have reached the modem, so the SMS may or may not have
     /// been sent. ESC was sent where it could be.
@@ -300,6 +310,23 @@ impl AtEngine {
         prompt_timeout: Duration,
         result_timeout: Duration,
     ) -> Result<u8, AtError> {
+        self.send_pdu_when(tpdu_len, pdu_hex, prompt_timeout, result_timeout, None)
+            .await
+    }
+
+    /// Like [`send_pdu`](Self::send_pdu), but with `go` the PDU waits after the prompt
+    /// until `go` resolves (at most `prompt_timeout` more): `true` writes it, `false` or
+    /// the timeout sends ESC and fails with [`AtError::Withdrawn`], nothing sent. The
+    /// command and its prompt round trip are then out of the way before the message is
+    /// allowed to go.
+    pub async fn send_pdu_when(
+        &self,
+        tpdu_len: usize,
+        pdu_hex: &str,
+        prompt_timeout: Duration,
+        result_timeout: Duration,
+        go: Option<Go>,
+    ) -> Result<u8, AtError> {
         check_pdu(tpdu_len, pdu_hex)?;
         let (reply, answer) = oneshot::channel();
         let request = Request::SendPdu {
@@ -307,6 +334,7 @@ impl AtEngine {
             pdu_hex: pdu_hex.to_owned(),
             prompt_timeout,
             result_timeout,
+            go,
             reply,
         };
         if self.requests.send(request).await.is_err() {
@@ -390,6 +418,7 @@ enum Request {
         pdu_hex: String,
         prompt_timeout: Duration,
         result_timeout: Duration,
+        go: Option<Go>,
         reply: oneshot::Sender<Result<u8, AtError>>,
     },
     Shutdown,
@@ -502,11 +531,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Actor<S> {
                 pdu_hex,
                 prompt_timeout,
                 result_timeout,
+                go,
                 reply,
             } => {
                 if !reply.is_closed() {
                     let result = self
-                        .send_pdu(tpdu_len, &pdu_hex, prompt_timeout, result_timeout)
+                        .send_pdu(tpdu_len, &pdu_hex, prompt_timeout, result_timeout, go)
                         .await;
                     let _ = reply.send(result);
                 }
@@ -672,6 +702,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Actor<S> {
         pdu_hex: &str,
         prompt_timeout: Duration,
         result_timeout: Duration,
+        go: Option<Go>,
     ) -> Result<u8, AtError> {
         let command = Command::send_message(tpdu_len)
             .map_err(|e| AtError::InvalidPdu {
@@ -702,6 +733,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Actor<S> {
                 Ok(_) => {}
                 Err(Wait::Timeout) => return Err(self.abort_pdu_entry(prompt_timed_out()).await),
                 Err(wait) => return Err(wait.into_error(prompt_timed_out())),
+            }
+        }
+        if let Some(go) = go {
+            // The modem waits in PDU entry meanwhile; a modem keeps no timer there (TS
+            // 27.005 §3.5.1 names none), the bound is ours.
+            let released = timeout_at(Instant::now() + prompt_timeout, go)
+                .await
+                .unwrap_or(false);
+            if !released {
+                let withdrawn = AtError::Withdrawn {
+                    command: shown.to_owned(),
+                };
+                return Err(self.abort_pdu_entry(withdrawn).await);
             }
         }
 
@@ -1203,6 +1247,75 @@ mod tests {
             }
         );
         assert_eq!(answer, Ok(7));
+    }
+
+    /// Issue 12: the command and its prompt go before the go; the PDU only after it.
+    #[tokio::test(start_paused = true)]
+    async fn a_held_pdu_goes_out_only_once_released() {
+        let (engine, _urcs, mut peer) = start();
+        let (release, released) = oneshot::channel::<bool>();
+        let go: Go = Box::pin(async move { released.await.unwrap_or(false) });
+        let (answer, ()) = tokio::join!(
+            engine.send_pdu_when(
+                TPDU_LEN,
+                PDU,
+                Duration::from_secs(5),
+                Duration::from_secs(60),
+                Some(go)
+            ),
+            async {
+                peer.expect(b"AT+CMGS=23\r").await;
+                peer.say(b"\r\n> ").await;
+                // Prompted, not released: nothing may follow.
+                peer.expect_silence().await;
+                release.send(true).unwrap();
+                peer.expect(format!("{PDU}\x1a").as_bytes()).await;
+                peer.say(b"\r\n+CMGS: 9\r\n\r\nOK\r\n").await;
+            }
+        );
+        assert_eq!(answer, Ok(9));
+    }
+
+    /// Issue 12: a go that says no, or says nothing in time, leaves the entry with ESC and
+    /// no byte of the PDU; the engine is in step with the modem afterwards.
+    #[tokio::test(start_paused = true)]
+    async fn a_held_pdu_refused_or_never_released_is_escaped_unsent() {
+        let (engine, _urcs, mut peer) = start();
+        let refused: Go = Box::pin(async { false });
+        let never: Go = Box::pin(std::future::pending());
+        for (go, waits) in [(refused, false), (never, true)] {
+            let started = Instant::now();
+            let (answer, ()) = tokio::join!(
+                engine.send_pdu_when(
+                    TPDU_LEN,
+                    PDU,
+                    Duration::from_secs(5),
+                    Duration::from_secs(60),
+                    Some(go)
+                ),
+                async {
+                    peer.expect(b"AT+CMGS=23\r").await;
+                    peer.say(b"\r\n> ").await;
+                    peer.expect(b"\x1bAT\r").await;
+                    peer.say(b"\r\nOK\r\n").await;
+                }
+            );
+            let error = answer.unwrap_err();
+            assert_eq!(
+                error,
+                AtError::Withdrawn {
+                    command: "AT+CMGS=23".into()
+                }
+            );
+            assert!(!error.outcome_unknown());
+            assert_eq!(started.elapsed() >= Duration::from_secs(5), waits);
+            let cmd = Command::at();
+            let (answer, ()) = tokio::join!(engine.run(&cmd), async {
+                peer.expect(b"AT\r").await;
+                peer.say(b"\r\nOK\r\n").await;
+            });
+            assert!(answer.is_ok());
+        }
     }
 
     #[tokio::test(start_paused = true)]

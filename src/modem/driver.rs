@@ -183,7 +183,7 @@ pub async fn send_message(
             smsc_configured: config.smsc_configured,
         };
         let result = match session.init(&options).await {
-            Ok(_) => session.send(parts, None).await.map_err(ModemError::from),
+            Ok(_) => session.send(parts, None, None).await.map_err(ModemError::from),
             Err(error) => Err(error.into()),
         };
         session.close().await;
@@ -432,7 +432,7 @@ impl Worker {
     }
 
     /// Sends one job's parts; `Some` when the connection has to end.
-    async fn send(&mut self, session: &mut Session, job: SendJob) -> Option<Flow> {
+    async fn send(&mut self, session: &mut Session, mut job: SendJob) -> Option<Flow> {
         if job.reply.is_closed() {
             // The caller gave up before its turn; sending now could only duplicate a
             // message it will retry.
@@ -445,7 +445,8 @@ impl Worker {
             return None;
         }
         self.publish(|s| s.state = ModemState::Sending);
-        let result = session.send(&job.parts, job.progress.as_ref()).await;
+        let go = job.go.take();
+        let result = session.send(&job.parts, job.progress.as_ref(), go).await;
         let outcome = match &result {
             Ok(references) => format!("sent, references {references:?}"),
             Err(error) => error.to_string(),

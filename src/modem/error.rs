@@ -296,6 +296,8 @@ mod tests {
                 "temporary",
             ),
             (AtError::NotResponding { command: cmgs() }, "temporary"),
+            // Held back after the prompt (its commit failed): not sent.
+            (AtError::Withdrawn { command: cmgs() }, "temporary"),
             (AtError::Error { command: cmgs() }, "temporary"),
             (AtError::Closed, "temporary"),
             (

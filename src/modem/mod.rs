@@ -47,6 +47,7 @@ mod readiness;
 mod registration;
 mod session;
 
+pub use crate::at::engine::Go;
 pub use driver::{ProbeReport, probe, send_message, signal_bars, spawn};
 pub use error::{InitError, ModemError, OpenError};
 pub use readiness::Readiness;
@@ -250,13 +251,24 @@ pub enum ModemEvent {
 }
 
 /// A request to send the encoded parts of one message, in order.
-#[derive(Debug)]
 pub struct SendJob {
     pub parts: Vec<crate::sms::SubmitPdu>,
     pub reply: tokio::sync::oneshot::Sender<Result<Vec<u8>, SendError>>,
     /// Told `(index in parts, message reference)` as each part is confirmed, so the caller
     /// can record it before the next part goes out (see `ModemHandle::send_tracked`).
     pub progress: Option<mpsc::UnboundedSender<(usize, u8)>>,
+    /// If set, the first part's `AT+CMGS` and prompt go ahead, and its PDU waits for this
+    /// (see [`crate::at::engine::AtEngine::send_pdu_when`]).
+    pub go: Option<Go>,
+}
+
+impl std::fmt::Debug for SendJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendJob")
+            .field("parts", &self.parts.len())
+            .field("held", &self.go.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The rest of the program's view of one modem worker.
@@ -282,6 +294,19 @@ impl ModemHandle {
         parts: Vec<crate::sms::SubmitPdu>,
         progress: Option<mpsc::UnboundedSender<(usize, u8)>>,
     ) -> Result<Vec<u8>, SendError> {
+        self.send_when(parts, progress, None).await
+    }
+
+    /// Like [`send_tracked`](Self::send_tracked); with `go`, the first part's command and
+    /// prompt go ahead while `go` is pending, and its PDU is written only once `go` says
+    /// `true` (else nothing is sent and the error is temporary). The caller overlaps the
+    /// prompt's round trip with the commit that allows the message out (issue 12).
+    pub async fn send_when(
+        &self,
+        parts: Vec<crate::sms::SubmitPdu>,
+        progress: Option<mpsc::UnboundedSender<(usize, u8)>>,
+        go: Option<Go>,
+    ) -> Result<Vec<u8>, SendError> {
         {
             // A request behind a send in progress waits its turn; in any other state the
             // modem cannot take it now, and the caller should not wait to hear so. The
@@ -301,6 +326,7 @@ impl ModemHandle {
                 parts,
                 reply,
                 progress,
+                go,
             })
             .await
             .map_err(|_| gone())?;

@@ -267,21 +267,25 @@ impl Session {
     /// Sends the parts of one message in order with the engine's two-step `AT+CMGS`, and
     /// returns their message references. Stops at the first failure, which carries the
     /// references of the parts sent before it. `progress`, if given, hears of each part as
-    /// it is confirmed.
+    /// it is confirmed; `go`, if given, holds the first part's PDU after its prompt (see
+    /// [`crate::at::engine::AtEngine::send_pdu_when`]).
     pub(crate) async fn send(
         &mut self,
         parts: &[SubmitPdu],
         progress: Option<&tokio::sync::mpsc::UnboundedSender<(usize, u8)>>,
+        mut go: Option<crate::at::engine::Go>,
     ) -> Result<Vec<u8>, SendError> {
         let mut sent = Vec::with_capacity(parts.len());
         for (index, part) in parts.iter().enumerate() {
             let answer = self
                 .engine
-                .send_pdu(
+                .send_pdu_when(
                     part.tpdu_len(),
                     &part.hex(),
                     self.timeouts.prompt,
                     self.timeouts.submit,
+                    // Only the first part waits: once it is out, the message is allowed.
+                    go.take(),
                 )
                 .await;
             match answer {

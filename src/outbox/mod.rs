@@ -671,6 +671,9 @@ struct Shared {
     /// The fault substitute for tests: while set, every transaction fails as `SQLITE_FULL`
     /// would ("database or disk is full"), and nothing is written.
     fail_writes: AtomicBool,
+    /// Like `fail_writes`, but the transaction runs and its `COMMIT` fails (rolled back), as
+    /// when the WAL cannot grow at commit time.
+    fail_commits: AtomicBool,
     /// The encoding plan stored with each message accepted from now on.
     plan: Mutex<Option<String>>,
     /// This box's last heartbeat (SQLite keeps it here for [`Outbox::fleet`]).
@@ -689,6 +692,7 @@ impl Shared {
             due_work: Notify::new(),
             writable: AtomicBool::new(true),
             fail_writes: AtomicBool::new(false),
+            fail_commits: AtomicBool::new(false),
             plan: Mutex::new(None),
             beat: Mutex::new(None),
             node: Mutex::new(None),
@@ -717,11 +721,49 @@ pub(super) struct Taken {
 /// What became of an idle modem an accept took (see [`Outbox::offer_idle`]).
 #[derive(Debug)]
 pub enum Handoff {
-    /// The new message was claimed for `modem` in the accept's own commit: send it.
-    Claimed { modem: String, message: Claimed },
+    /// The new message was claimed for `modem` in the accept's own transaction: send it
+    /// once `committed` says the transaction is durable. The handoff is made before the
+    /// commit, so the modem's command and prompt overlap the fsync; nothing of the message
+    /// may leave, or be recorded, before `committed` says `true` (issue 12).
+    Claimed {
+        modem: String,
+        message: Claimed,
+        committed: Committed,
+    },
     /// The accept took `modem` but claimed nothing for it (its transaction failed): the
     /// modem is free again.
     Released { modem: String },
+}
+
+/// Whether the accept behind a [`Handoff::Claimed`] committed: known a moment after the
+/// handoff. Cheap to clone; every clone hears the one outcome.
+#[derive(Debug, Clone)]
+pub struct Committed(tokio::sync::watch::Receiver<Option<bool>>);
+
+impl Committed {
+    /// A pair for one accept: the writer's side says the outcome once.
+    pub(super) fn pair() -> (CommitNotice, Committed) {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        (CommitNotice(tx), Committed(rx))
+    }
+
+    /// Waits for the outcome: `true` once the transaction is durable, `false` if it failed
+    /// (then the message does not exist: its id may be reused) or the writer is gone.
+    pub async fn wait(mut self) -> bool {
+        match self.0.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+}
+
+/// The writer's side of a [`Committed`].
+pub(super) struct CommitNotice(tokio::sync::watch::Sender<Option<bool>>);
+
+impl CommitNotice {
+    pub(super) fn tell(self, committed: bool) {
+        self.0.send_replace(Some(committed));
+    }
 }
 
 #[derive(Default)]
@@ -1421,6 +1463,14 @@ impl Outbox {
     #[doc(hidden)]
     pub fn inject_write_failure(&self, fail: bool) {
         self.shared.fail_writes.store(fail, Ordering::Relaxed);
+    }
+
+    /// Makes every transaction's `COMMIT` fail, as a WAL that cannot grow does, after its
+    /// statements ran, until called with `false`; everything is rolled back. For tests of
+    /// a failure that comes after the work was done; nothing else calls it.
+    #[doc(hidden)]
+    pub fn inject_commit_failure(&self, fail: bool) {
+        self.shared.fail_commits.store(fail, Ordering::Relaxed);
     }
 
     /// The writer's counters so far.

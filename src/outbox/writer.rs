@@ -133,11 +133,13 @@ where
     }
 }
 
-/// An accept: like [`Call`], and what became of the idle modem it took (the claim it made
-/// for it, or its release when nothing was claimed or the commit failed) goes to the
-/// dispatcher from this thread the moment the commit is known, before the caller is
-/// answered: the send starts while the HTTP layer is still on its way to the `202`
-/// (issue 12 item 1). The operation notes the modem it takes in the place it is given.
+/// An accept: like [`Call`], and what became of the idle modem it took goes to the
+/// dispatcher from this thread: the claim it made for it as soon as the operation ran,
+/// with a [`super::Committed`] told the commit's outcome the moment it is known, before the
+/// caller is answered (the send's command and prompt overlap the fsync, and its PDU goes
+/// while the HTTP layer is still on its way to the `202`: issue 12 item 1); or the modem's
+/// release when nothing was claimed. The operation notes the modem it takes in the place
+/// it is given.
 pub(super) struct Accept<T, F> {
     pub op: F,
     pub reply: oneshot::Sender<Result<(T, bool), OutboxError>>,
@@ -168,25 +170,34 @@ where
         {
             shared.give_back(taken);
         }
+        // A claim goes to the dispatcher now, before the commit, with the means to hear how
+        // the commit went: the modem's `AT+CMGS` and prompt overlap the fsync, and the PDU
+        // waits for the commit (issue 12 item 1).
+        let (result, notice) = match result {
+            Ok((value, Some((modem, message)))) => {
+                let (notice, committed) = super::Committed::pair();
+                shared.hand_off(Handoff::Claimed {
+                    modem,
+                    message,
+                    committed,
+                });
+                (Ok((value, true)), Some(notice))
+            }
+            Ok((value, None)) => (Ok((value, false)), None),
+            Err(err) => (Err(err), None),
+        };
         let answer: Reply = Box::new(move |commit| {
+            // The modem hears first: its PDU is the one waiting.
+            if let Some(notice) = notice {
+                notice.tell(commit.is_ok());
+            } else if let Some(taken) = took {
+                // Taken, nothing claimed (or the commit failed before a claim was made).
+                shared.give_back(taken);
+            }
             let answer = match (result, commit) {
                 (Err(err), _) => Err(err),
-                (Ok((value, Some((modem, message)))), Ok(())) => {
-                    shared.hand_off(Handoff::Claimed { modem, message });
-                    Ok((value, true))
-                }
-                (Ok((value, None)), Ok(())) => {
-                    if let Some(taken) = took {
-                        shared.give_back(taken);
-                    }
-                    Ok((value, false))
-                }
-                (Ok(_), Err(err)) => {
-                    if let Some(taken) = took {
-                        shared.give_back(taken);
-                    }
-                    Err(err)
-                }
+                (Ok(value), Ok(())) => Ok(value),
+                (Ok(_), Err(err)) => Err(err),
             };
             let _ = reply.send(answer);
         });
@@ -352,7 +363,12 @@ impl Writer {
         }
         // A transaction that changed no row writes no WAL frame and syncs nothing.
         let wrote = tx.total_changes() != changes_before;
-        let commit = tx.commit().map_err(OutboxError::from);
+        let commit = if shared.fail_commits.load(Ordering::Relaxed) {
+            drop(tx);
+            Err(OutboxError::Storage("database or disk is full".to_owned()))
+        } else {
+            tx.commit().map_err(OutboxError::from)
+        };
         shared.writable.store(commit.is_ok(), Ordering::Relaxed);
         if commit.is_ok() {
             shared.stats.commits.fetch_add(1, Ordering::Relaxed);

@@ -163,6 +163,8 @@ pub struct ReceivedSms {
 pub enum Notice {
     /// A message was accepted for sending.
     Accepted(ReceivedSms),
+    /// ESC ended a PDU entry after the prompt: nothing was sent (TS 27.005 §3.5.1).
+    Cancelled,
     /// The modem reset itself (`AT+CFUN=1,1`). When `reenumerates`, it is a USB device
     /// that drops off the bus: the model is now off, and the runner closes the port, opens
     /// a new one and powers the model on (`Modem::power_on`), after which it boots for
@@ -888,6 +890,7 @@ impl Modem {
             0x1B => {
                 // TS 27.005 3.5.1: ESC cancels the send.
                 self.mode = Mode::Command;
+                self.notices.push(Notice::Cancelled);
                 self.emit_answer(Vec::new(), None, now);
                 self.flush_held();
             }

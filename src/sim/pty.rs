@@ -73,6 +73,8 @@ impl SimConfig {
 pub enum SimEvent {
     /// A message was accepted for sending.
     Received(ReceivedSms),
+    /// ESC ended a PDU entry after the prompt: nothing was sent.
+    Cancelled,
     /// The modem reset itself (`AT+CFUN=1,1`).
     Reset,
     /// The port went away.
@@ -503,6 +505,9 @@ impl Runner {
                         "simulated modem accepted an SMS"
                     );
                     let _ = self.shared.events.send(SimEvent::Received(sms));
+                }
+                Notice::Cancelled => {
+                    let _ = self.shared.events.send(SimEvent::Cancelled);
                 }
                 Notice::Reset {
                     reenumerates,
