@@ -557,7 +557,9 @@ async fn assign(
                 continue;
             };
             assigned_any = true;
-            spawn_send(sends, index, slot, message, None, config, clock, outbox, chain);
+            spawn_send(
+                sends, index, slot, message, None, config, clock, outbox, chain,
+            );
         }
         if !assigned_any {
             return Ok(());

@@ -396,7 +396,11 @@ async fn a_commit_that_fails_after_the_prompt_sends_nothing() {
         }
     }
     assert!(cancelled, "no accept found the modem idle");
-    assert_eq!(h.sims[0].received().len(), 1, "no PDU after the failed commit");
+    assert_eq!(
+        h.sims[0].received().len(),
+        1,
+        "no PDU after the failed commit"
+    );
     assert_eq!(h.messages().await.len(), 1, "nothing stored");
 
     assert_eq!(h.post("+447400123457", "Your code is 3").await, 202);

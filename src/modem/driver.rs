@@ -183,7 +183,10 @@ pub async fn send_message(
             smsc_configured: config.smsc_configured,
         };
         let result = match session.init(&options).await {
-            Ok(_) => session.send(parts, None, None).await.map_err(ModemError::from),
+            Ok(_) => session
+                .send(parts, None, None)
+                .await
+                .map_err(ModemError::from),
             Err(error) => Err(error.into()),
         };
         session.close().await;
