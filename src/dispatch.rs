@@ -754,7 +754,7 @@ fn spawn_send(
         let mut next = None;
         let fenced = fenced.into_inner();
         let stored = match &result {
-            // Another box holds the message: nothing more is recorded here.
+            // Another box holds the message, or it never existed: nothing is recorded.
             _ if fenced || withdrawn => None,
             Ok(references) => {
                 let rest = references.get(recorded..).map(<[u8]>::to_vec).unwrap_or_default();

@@ -1249,30 +1249,34 @@ mod tests {
         assert_eq!(answer, Ok(7));
     }
 
+    /// The test PDU, sent with `go` holding it after the prompt (5 s prompt timeout).
+    async fn held_send(engine: &AtEngine, go: Go) -> Result<u8, AtError> {
+        engine
+            .send_pdu_when(
+                TPDU_LEN,
+                PDU,
+                Duration::from_secs(5),
+                Duration::from_secs(60),
+                Some(go),
+            )
+            .await
+    }
+
     /// Issue 12: the command and its prompt go before the go; the PDU only after it.
     #[tokio::test(start_paused = true)]
     async fn a_held_pdu_goes_out_only_once_released() {
         let (engine, _urcs, mut peer) = start();
         let (release, released) = oneshot::channel::<bool>();
         let go: Go = Box::pin(async move { released.await.unwrap_or(false) });
-        let (answer, ()) = tokio::join!(
-            engine.send_pdu_when(
-                TPDU_LEN,
-                PDU,
-                Duration::from_secs(5),
-                Duration::from_secs(60),
-                Some(go)
-            ),
-            async {
-                peer.expect(b"AT+CMGS=23\r").await;
-                peer.say(b"\r\n> ").await;
-                // Prompted, not released: nothing may follow.
-                peer.expect_silence().await;
-                release.send(true).unwrap();
-                peer.expect(format!("{PDU}\x1a").as_bytes()).await;
-                peer.say(b"\r\n+CMGS: 9\r\n\r\nOK\r\n").await;
-            }
-        );
+        let (answer, ()) = tokio::join!(held_send(&engine, go), async {
+            peer.expect(b"AT+CMGS=23\r").await;
+            peer.say(b"\r\n> ").await;
+            // Prompted, not released: nothing may follow.
+            peer.expect_silence().await;
+            release.send(true).unwrap();
+            peer.expect(format!("{PDU}\x1a").as_bytes()).await;
+            peer.say(b"\r\n+CMGS: 9\r\n\r\nOK\r\n").await;
+        });
         assert_eq!(answer, Ok(9));
     }
 
@@ -1285,21 +1289,12 @@ mod tests {
         let never: Go = Box::pin(std::future::pending());
         for (go, waits) in [(refused, false), (never, true)] {
             let started = Instant::now();
-            let (answer, ()) = tokio::join!(
-                engine.send_pdu_when(
-                    TPDU_LEN,
-                    PDU,
-                    Duration::from_secs(5),
-                    Duration::from_secs(60),
-                    Some(go)
-                ),
-                async {
-                    peer.expect(b"AT+CMGS=23\r").await;
-                    peer.say(b"\r\n> ").await;
-                    peer.expect(b"\x1bAT\r").await;
-                    peer.say(b"\r\nOK\r\n").await;
-                }
-            );
+            let (answer, ()) = tokio::join!(held_send(&engine, go), async {
+                peer.expect(b"AT+CMGS=23\r").await;
+                peer.say(b"\r\n> ").await;
+                peer.expect(b"\x1bAT\r").await;
+                peer.say(b"\r\nOK\r\n").await;
+            });
             let error = answer.unwrap_err();
             assert_eq!(
                 error,

@@ -448,8 +448,9 @@ impl Worker {
             return None;
         }
         self.publish(|s| s.state = ModemState::Sending);
-        let go = job.go.take();
-        let result = session.send(&job.parts, job.progress.as_ref(), go).await;
+        let result = session
+            .send(&job.parts, job.progress.as_ref(), job.go.take())
+            .await;
         let outcome = match &result {
             Ok(references) => format!("sent, references {references:?}"),
             Err(error) => error.to_string(),

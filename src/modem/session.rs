@@ -273,7 +273,7 @@ impl Session {
         &mut self,
         parts: &[SubmitPdu],
         progress: Option<&tokio::sync::mpsc::UnboundedSender<(usize, u8)>>,
-        mut go: Option<crate::at::engine::Go>,
+        mut go: Option<super::Go>,
     ) -> Result<Vec<u8>, SendError> {
         let mut sent = Vec::with_capacity(parts.len());
         for (index, part) in parts.iter().enumerate() {
