@@ -558,11 +558,11 @@ async fn drain_rate() {
                 Ok(Ok(SimEvent::Received(_))) => {
                     count += 1;
                     if first.is_none() {
-                        first = Some((Instant::now(), cpu_ticks(pid)));
+                        first = Some((Instant::now(), cpu_ticks(pid), thread_ticks(pid)));
                         first_commits = outbox_commits(admin).await;
                     }
                     if count == n {
-                        let last = (Instant::now(), cpu_ticks(pid));
+                        let last = (Instant::now(), cpu_ticks(pid), thread_ticks(pid));
                         let commits = outbox_commits(admin)
                             .await
                             .zip(first_commits)
@@ -587,7 +587,7 @@ async fn drain_rate() {
     .await;
     tx.send((service.pid(), service.admin)).unwrap();
     match watcher.await.unwrap() {
-        Some(((t0, c0), (t1, c1), commits)) => {
+        Some(((t0, c0, threads0), (t1, c1, threads1), commits)) => {
             let span = t1 - t0;
             let rate = (n - 1) as f64 / span.as_secs_f64();
             let cpu_ms = (c1 - c0) as f64 * 10.0;
@@ -602,6 +602,10 @@ async fn drain_rate() {
             println!(
                 "drain, 1 modem answering at once, {n} one-part messages: {rate:.0} msg/s (target 3000); service CPU {:.3} ms per send (target 0.3){commits}",
                 cpu_ms / (n - 1) as f64
+            );
+            println!(
+                "  service CPU per send by thread, ms: {}",
+                thread_split(&threads0, &threads1, n - 1)
             );
         }
         None => println!("drain: the sends stalled"),
@@ -908,7 +912,46 @@ async fn throughput(modems: usize, latency: Duration, messages: usize) {
 // ---------------------------------------------------------------------------------------
 
 fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_ticks(&format!("/proc/{pid}/stat"))
+}
+
+/// The CPU ticks of each of `pid`'s threads so far, summed by thread name (the tokio
+/// workers share one), in name order.
+fn thread_ticks(pid: u32) -> Vec<(String, u64)> {
+    let mut by_name = std::collections::BTreeMap::<String, u64>::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let ticks = stat_ticks(&path.join("stat").to_string_lossy());
+        *by_name.entry(name.trim().to_owned()).or_default() += ticks;
+    }
+    by_name.into_iter().collect()
+}
+
+/// Where the ticks between two [`thread_ticks`] went, per send: "writer 0.41, ...".
+fn thread_split(before: &[(String, u64)], after: &[(String, u64)], sends: usize) -> String {
+    after
+        .iter()
+        .map(|(name, ticks)| {
+            let earlier = before
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0, |(_, t)| *t);
+            let ms = ticks.saturating_sub(earlier) as f64 * 10.0 / sends as f64;
+            (name, ms)
+        })
+        .filter(|(_, ms)| *ms > 0.0)
+        .map(|(name, ms)| format!("{name} {ms:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// utime + stime from a `/proc/.../stat` file, in clock ticks.
+fn stat_ticks(path: &str) -> u64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
