@@ -21,6 +21,8 @@
 //!   cached under `target/bench-cache/` (rebuilt when the schema version changes).
 //!
 //! `SMSBRIDGE_BENCH_QUICK=1` shortens every part (for development; figures are noisier).
+//! `SMSBRIDGE_BENCH_SERVICE=<path>` runs another `smsbridge` binary as the service (an
+//! older build, for comparisons interleaved run by run) instead of this build's.
 //! A filter argument picks parts by name: `floor`, `ctrlz`, `accept`, `drain`, `memory`,
 //! `history`, `legacy` (issue 4's sends per minute, not in the default run).
 
@@ -34,6 +36,16 @@ use std::time::{Duration, Instant};
 use support::{SECRET_B64, free_port, ms, percentile, signed_request, start_sims};
 
 use smsbridge::sim::pty::{SimEvent, SimHandle};
+
+/// The `smsbridge` binary the benchmark runs as the service.
+fn service_binary() -> PathBuf {
+    std::env::var_os("SMSBRIDGE_BENCH_SERVICE")
+        .filter(|path| !path.is_empty())
+        .map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_smsbridge")),
+            PathBuf::from,
+        )
+}
 
 fn quick() -> bool {
     std::env::var_os("SMSBRIDGE_BENCH_QUICK").is_some_and(|v| v != "0" && !v.is_empty())
@@ -113,7 +125,7 @@ async fn start_service(
     let config = dir.path().join("smsbridge.toml");
     std::fs::write(&config, toml).unwrap();
     let spawned = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_smsbridge"))
+    let child = Command::new(service_binary())
         .args(["serve", "--config"])
         .arg(&config)
         .env("RUST_LOG", "warn")
@@ -1010,6 +1022,9 @@ fn main() {
                 .map(|n| n.get())
                 .unwrap_or(0)
         );
+        if std::env::var_os("SMSBRIDGE_BENCH_SERVICE").is_some_and(|p| !p.is_empty()) {
+            println!("service binary: {}", service_binary().display());
+        }
         let floors = if run("floor") || run("accept") || run("ctrlz") {
             Some(floors().await)
         } else {
