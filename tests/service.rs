@@ -402,6 +402,19 @@ async fn a_commit_that_fails_after_the_prompt_sends_nothing() {
         "no PDU after the failed commit"
     );
     assert_eq!(h.messages().await.len(), 1, "nothing stored");
+    // The store's trouble is not the modem's: its status shows no error for it.
+    let status: serde_json::Value = h
+        .client
+        .get(h.admin("/api/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let modem = &status["modems"][0];
+    assert_eq!(modem["state"], "ready", "{modem}");
+    assert!(modem["last_error"].is_null(), "{modem}");
 
     assert_eq!(h.post("+447400123457", "Your code is 3").await, 202);
     h.wait_for_state(2, MessageState::Sent).await;

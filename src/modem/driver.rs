@@ -503,9 +503,11 @@ impl Worker {
             Err(error) => error.to_string(),
         };
         info!(parts = job.parts.len(), %outcome, "send finished");
-        // A message the network refused for good says nothing about the modem; the other
-        // failures may, so the status page shows them.
+        // A message the network refused for good says nothing about the modem, and neither
+        // does a held PDU withdrawn because the store could not commit; the other failures
+        // may, so the status page shows them.
         let failed = match &result {
+            _ if session.last_send_withdrawn() => None,
             Err(error @ (SendError::Temporary { .. } | SendError::Unknown { .. })) => {
                 Some(error.to_string())
             }

@@ -113,6 +113,9 @@ pub(crate) struct Session {
     refused_domains: Vec<RegistrationKind>,
     /// When the initialisation finished on this link.
     ready_at: Option<Instant>,
+    /// The last send ended because its held PDU was not released (the commit that would
+    /// have made the message durable failed): the store's trouble, not the modem's.
+    withdrawn: bool,
 }
 
 impl Session {
@@ -137,7 +140,14 @@ impl Session {
             registrations: Registrations::default(),
             refused_domains: Vec::new(),
             ready_at: None,
+            withdrawn: false,
         }
+    }
+
+    /// Whether the last [`Session::send`] ended with its held PDU withdrawn: nothing was
+    /// sent and nothing is wrong with the modem.
+    pub(crate) fn last_send_withdrawn(&self) -> bool {
+        self.withdrawn
     }
 
     /// How many commands in a row the modem left unanswered.
@@ -276,6 +286,7 @@ impl Session {
         mut go: Option<super::Go>,
     ) -> Result<Vec<u8>, SendError> {
         let mut sent = Vec::with_capacity(parts.len());
+        self.withdrawn = false;
         for (index, part) in parts.iter().enumerate() {
             let answer = self
                 .engine
@@ -296,6 +307,12 @@ impl Session {
                     if let Some(progress) = progress {
                         let _ = progress.send((index, reference));
                     }
+                }
+                Err(error @ AtError::Withdrawn { .. }) => {
+                    self.note(&error);
+                    self.withdrawn = true;
+                    debug!(%error, "held PDU withdrawn");
+                    return Err(send_error(&error, index, parts.len(), sent, false));
                 }
                 Err(error) => {
                     self.note(&error);
