@@ -37,14 +37,16 @@ use support::{SECRET_B64, free_port, ms, percentile, signed_request, start_sims}
 
 use smsbridge::sim::pty::{SimEvent, SimHandle};
 
-/// The `smsbridge` binary the benchmark runs as the service.
-fn service_binary() -> PathBuf {
+/// Another `smsbridge` binary to run as the service, from `SMSBRIDGE_BENCH_SERVICE`.
+fn service_override() -> Option<PathBuf> {
     std::env::var_os("SMSBRIDGE_BENCH_SERVICE")
         .filter(|path| !path.is_empty())
-        .map_or_else(
-            || PathBuf::from(env!("CARGO_BIN_EXE_smsbridge")),
-            PathBuf::from,
-        )
+        .map(PathBuf::from)
+}
+
+/// The `smsbridge` binary the benchmark runs as the service.
+fn service_binary() -> PathBuf {
+    service_override().unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_smsbridge")))
 }
 
 fn quick() -> bool {
@@ -1022,8 +1024,8 @@ fn main() {
                 .map(|n| n.get())
                 .unwrap_or(0)
         );
-        if std::env::var_os("SMSBRIDGE_BENCH_SERVICE").is_some_and(|p| !p.is_empty()) {
-            println!("service binary: {}", service_binary().display());
+        if let Some(binary) = service_override() {
+            println!("service binary: {}", binary.display());
         }
         let floors = if run("floor") || run("accept") || run("ctrlz") {
             Some(floors().await)

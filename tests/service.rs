@@ -58,17 +58,21 @@ impl Harness {
             .status()
     }
 
-    /// Each modem's state as `/api/status` shows it, in configuration order.
-    async fn modem_states(&self) -> Option<Vec<String>> {
-        let status: serde_json::Value = self
-            .client
+    /// The admin listener's `/api/status`, or `None` while it does not answer.
+    async fn status(&self) -> Option<serde_json::Value> {
+        self.client
             .get(self.admin("/api/status"))
             .send()
             .await
             .ok()?
             .json()
             .await
-            .ok()?;
+            .ok()
+    }
+
+    /// Each modem's state as `/api/status` shows it, in configuration order.
+    async fn modem_states(&self) -> Option<Vec<String>> {
+        let status = self.status().await?;
         status["modems"]
             .as_array()?
             .iter()
@@ -403,15 +407,7 @@ async fn a_commit_that_fails_after_the_prompt_sends_nothing() {
     );
     assert_eq!(h.messages().await.len(), 1, "nothing stored");
     // The store's trouble is not the modem's: its status shows no error for it.
-    let status: serde_json::Value = h
-        .client
-        .get(h.admin("/api/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = h.status().await.expect("the status page answers");
     let modem = &status["modems"][0];
     assert_eq!(modem["state"], "ready", "{modem}");
     assert!(modem["last_error"].is_null(), "{modem}");
