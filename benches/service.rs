@@ -31,6 +31,8 @@ mod support;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use support::{SECRET_B64, free_port, ms, percentile, signed_request, start_sims};
@@ -474,8 +476,17 @@ async fn accept_latency(floors: &Option<Floors>) {
     let url = service.url();
     warm_up(&client, &url, 32).await;
     let duration = pick(Duration::from_secs(10), Duration::from_secs(3));
+    let wal = WalWatch::start(&service.dir.as_ref().unwrap().path().join("state"));
     let at_1k = open_loop(&client, &url, 1000, duration, 0).await;
+    let wal = wal.finish(service.admin).await;
     let (p50, p99, p999) = (at_1k.p(0.5), at_1k.p(0.99), at_1k.p(0.999));
+    let slow = |ms: u64| {
+        at_1k
+            .sorted
+            .iter()
+            .filter(|l| **l > Duration::from_millis(ms))
+            .count()
+    };
     let floor = floors
         .as_ref()
         .map(|f| {
@@ -496,6 +507,7 @@ async fn accept_latency(floors: &Option<Floors>) {
         at_1k.accepted,
         at_1k.sorted.len(),
     );
+    println!("  over 5 ms: {}, over 20 ms: {}; {wal}", slow(5), slow(20));
     // The highest rate whose p99 stays at or under 5 ms.
     let mut best = None;
     let mut offset = 200_000;
@@ -599,8 +611,11 @@ async fn drain_rate() {
         false,
     )
     .await;
+    let wal = WalWatch::start(&service.dir.as_ref().unwrap().path().join("state"));
     tx.send((service.pid(), service.admin)).unwrap();
-    match watcher.await.unwrap() {
+    let drained = watcher.await.unwrap();
+    let wal = wal.finish(service.admin).await;
+    match drained {
         Some(((t0, c0, threads0), (t1, c1, threads1), commits)) => {
             let span = t1 - t0;
             let rate = (n - 1) as f64 / span.as_secs_f64();
@@ -621,6 +636,7 @@ async fn drain_rate() {
                 "  service CPU per send by thread, ms: {}",
                 thread_split(&threads0, &threads1, n - 1)
             );
+            println!("  {wal}");
         }
         None => println!("drain: the sends stalled"),
     }
@@ -629,16 +645,72 @@ async fn drain_rate() {
 
 /// The service's `smsbridge_outbox_commits_total`, from its admin listener.
 async fn outbox_commits(admin: SocketAddr) -> Option<u64> {
-    let text = reqwest::get(format!("http://{admin}/metrics"))
+    let text = metrics_text(admin).await?;
+    metric(&text, "smsbridge_outbox_commits_total").map(|v| v as u64)
+}
+
+/// The service's `/metrics` page.
+async fn metrics_text(admin: SocketAddr) -> Option<String> {
+    reqwest::get(format!("http://{admin}/metrics"))
         .await
         .ok()?
         .text()
         .await
-        .ok()?;
+        .ok()
+}
+
+/// One unlabelled sample from a `/metrics` page.
+fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
-        .find_map(|l| l.strip_prefix("smsbridge_outbox_commits_total "))?
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))?
         .parse()
         .ok()
+}
+
+/// Watches the outbox's `-wal` file while a run goes on: the largest size seen, sampled
+/// every 20 ms (a `stat`, so it measures binaries without the WAL metrics too).
+struct WalWatch {
+    largest: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WalWatch {
+    fn start(state_dir: &Path) -> WalWatch {
+        let wal = state_dir.join("outbox.sqlite3-wal");
+        let largest = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&largest);
+        let task = tokio::spawn(async move {
+            loop {
+                if let Ok(meta) = std::fs::metadata(&wal) {
+                    seen.fetch_max(meta.len(), Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        WalWatch { largest, task }
+    }
+
+    /// Stops watching; the report line: the largest WAL and, where the service has them,
+    /// its WAL counters.
+    async fn finish(self, admin: SocketAddr) -> String {
+        self.task.abort();
+        let largest = self.largest.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0);
+        let text = metrics_text(admin).await.unwrap_or_default();
+        let counters = match (
+            metric(&text, "smsbridge_outbox_wal_truncations_total"),
+            metric(&text, "smsbridge_outbox_wal_truncation_seconds_total"),
+            metric(&text, "smsbridge_outbox_wal_truncation_longest_seconds"),
+            metric(&text, "smsbridge_outbox_wal_tail_copies_total"),
+        ) {
+            (Some(n), Some(total), Some(longest), Some(copies)) => format!(
+                "; {n} truncations, {:.1} ms in all, longest {:.1} ms; {copies} tail copies",
+                total * 1e3,
+                longest * 1e3
+            ),
+            _ => "; (no WAL metrics from this binary)".to_owned(),
+        };
+        format!("largest WAL {largest:.1} MiB{counters}")
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -671,7 +743,7 @@ async fn send_all(
     numbers: Vec<String>,
     parallel: usize,
 ) -> usize {
-    let numbers = std::sync::Arc::new(numbers);
+    let numbers = Arc::new(numbers);
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..parallel {
@@ -684,7 +756,7 @@ async fn send_all(
         tasks.push(tokio::spawn(async move {
             let mut ok = 0;
             loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(number) = numbers.get(i) else { break };
                 let (status, _) = post(&client, &url, number, 700_000 + i).await;
                 ok += usize::from(status == 202);

@@ -49,6 +49,8 @@ pub struct Gauges {
     /// [`crate::outbox::Outbox::synced_commits`]: on SQLite the commits that changed the
     /// outbox, each one fsync of its WAL (what wears an SD card); `None` on PostgreSQL.
     pub outbox_commits: Option<u64>,
+    /// [`crate::outbox::Outbox::wal_stats`]: the SQLite outbox's WAL; `None` on PostgreSQL.
+    pub outbox_wal: Option<crate::outbox::WalStats>,
 }
 
 /// Every state a modem can be in, so each appears in the state gauge as 0 or 1.
@@ -179,6 +181,59 @@ impl Metrics {
                 "Transactions that changed the SQLite outbox, each one fsync of its WAL.",
             );
             let _ = writeln!(out, "smsbridge_outbox_commits_total {commits}");
+        }
+        if let Some(wal) = gauges.outbox_wal {
+            header(
+                &mut out,
+                "smsbridge_outbox_wal_bytes",
+                "gauge",
+                "Size of the SQLite outbox's write-ahead log file.",
+            );
+            let _ = writeln!(out, "smsbridge_outbox_wal_bytes {}", wal.bytes);
+            header(
+                &mut out,
+                "smsbridge_outbox_wal_truncations_total",
+                "counter",
+                "TRUNCATE checkpoints of the WAL (after redactions), each one waited for by every request behind it.",
+            );
+            let _ = writeln!(
+                out,
+                "smsbridge_outbox_wal_truncations_total {}",
+                wal.truncates
+            );
+            header(
+                &mut out,
+                "smsbridge_outbox_wal_truncation_seconds_total",
+                "counter",
+                "Time spent in those checkpoints.",
+            );
+            let _ = writeln!(
+                out,
+                "smsbridge_outbox_wal_truncation_seconds_total {}",
+                wal.truncate_seconds
+            );
+            header(
+                &mut out,
+                "smsbridge_outbox_wal_truncation_longest_seconds",
+                "gauge",
+                "The longest of those checkpoints since the start.",
+            );
+            let _ = writeln!(
+                out,
+                "smsbridge_outbox_wal_truncation_longest_seconds {}",
+                wal.longest_truncate_seconds
+            );
+            header(
+                &mut out,
+                "smsbridge_outbox_wal_tail_copies_total",
+                "counter",
+                "PASSIVE checkpoints the writer ran itself so that the WAL could start over.",
+            );
+            let _ = writeln!(
+                out,
+                "smsbridge_outbox_wal_tail_copies_total {}",
+                wal.tail_copies
+            );
         }
         header(
             &mut out,
@@ -354,10 +409,22 @@ mod tests {
             ],
             fleet: vec![],
             outbox_commits: Some(12),
+            outbox_wal: Some(crate::outbox::WalStats {
+                bytes: 4_120_032,
+                truncates: 2,
+                truncate_seconds: 0.0315,
+                longest_truncate_seconds: 0.029,
+                tail_copies: 5,
+            }),
         };
         let text = metrics.render(&gauges);
         for line in [
             "smsbridge_outbox_commits_total 12",
+            "smsbridge_outbox_wal_bytes 4120032",
+            "smsbridge_outbox_wal_truncations_total 2",
+            "smsbridge_outbox_wal_truncation_seconds_total 0.0315",
+            "smsbridge_outbox_wal_truncation_longest_seconds 0.029",
+            "smsbridge_outbox_wal_tail_copies_total 5",
             "smsbridge_requests_total{outcome=\"accepted\"} 2",
             "smsbridge_requests_total{outcome=\"unauthorized\"} 1",
             "smsbridge_queue_messages{state=\"queued\"} 3",
@@ -392,6 +459,7 @@ mod tests {
             modems: vec![],
             fleet: vec![("pi-a".into(), 1.5), ("pi-b".into(), 4.0)],
             outbox_commits: None,
+            outbox_wal: None,
         };
         let text = metrics.render(&gauges);
         for line in [
@@ -413,7 +481,8 @@ mod tests {
             "{text}"
         );
         assert!(
-            !text.contains("smsbridge_outbox_commits_total"),
+            !text.contains("smsbridge_outbox_commits_total")
+                && !text.contains("smsbridge_outbox_wal"),
             "PostgreSQL's commits are not counted as SQLite's: {text}"
         );
     }

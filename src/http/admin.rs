@@ -68,6 +68,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
             Err(_) => Vec::new(),
         },
         outbox_commits: app.outbox.synced_commits(),
+        outbox_wal: app.outbox.wal_stats(),
     };
     (
         [(

@@ -653,8 +653,8 @@ pub struct Outbox {
 
 #[derive(Clone)]
 enum Backend {
-    /// The channel to the SQLite writer thread.
-    Sqlite(mpsc::Sender<Msg>),
+    /// The channel to the SQLite writer thread, and the database's `-wal` file.
+    Sqlite(mpsc::Sender<Msg>, PathBuf),
     Postgres(Arc<postgres::PgStore>),
 }
 
@@ -774,6 +774,28 @@ struct Stats {
     largest_batch: AtomicU64,
     synced_commits: AtomicU64,
     checkpoints: AtomicU64,
+    /// Time spent in the writer's `TRUNCATE` checkpoints, every request behind them
+    /// waiting: the sum and the longest one, in microseconds.
+    truncate_micros: AtomicU64,
+    longest_truncate_micros: AtomicU64,
+    /// `PASSIVE` checkpoints the writer ran itself to let the WAL start over (see
+    /// `writer::Checkpointer`).
+    tail_copies: AtomicU64,
+}
+
+/// The SQLite outbox's write-ahead log, for `/metrics`: how large it is and what keeping it
+/// short cost the requests waiting behind the writer.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WalStats {
+    /// The `-wal` file's size now.
+    pub bytes: u64,
+    /// `TRUNCATE` checkpoints completed (after redactions, at idle or under load).
+    pub truncates: u64,
+    /// Their total and longest duration.
+    pub truncate_seconds: f64,
+    pub longest_truncate_seconds: f64,
+    /// `PASSIVE` checkpoints of the WAL's tail on the writer's own connection.
+    pub tail_copies: u64,
 }
 
 /// In an accept's transaction: takes the first offered idle modem, if any, for the new
@@ -850,8 +872,10 @@ impl Outbox {
             .name("outbox-writer".to_owned())
             .spawn(move || writer.run(rx))
             .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         Ok(Outbox {
-            backend: Backend::Sqlite(tx),
+            backend: Backend::Sqlite(tx, PathBuf::from(wal)),
             shared,
         })
     }
@@ -873,7 +897,7 @@ impl Outbox {
     /// "sqlite" or "postgres".
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
-            Backend::Sqlite(_) => "sqlite",
+            Backend::Sqlite(..) => "sqlite",
             Backend::Postgres(_) => "postgres",
         }
     }
@@ -881,7 +905,7 @@ impl Outbox {
     fn pg(&self) -> Option<&postgres::PgStore> {
         match &self.backend {
             Backend::Postgres(pg) => Some(pg),
-            Backend::Sqlite(_) => None,
+            Backend::Sqlite(..) => None,
         }
     }
 
@@ -1416,7 +1440,7 @@ impl Outbox {
     /// texts are then gone from the WAL too. The writer does this by itself shortly after
     /// each redaction; this is for tests and shutdown paths that must not wait.
     pub async fn checkpoint(&self) -> Result<(), OutboxError> {
-        let Backend::Sqlite(tx) = &self.backend else {
+        let Backend::Sqlite(tx, _) = &self.backend else {
             // PostgreSQL: nothing of the kind to force; see the README on VACUUM.
             return Ok(());
         };
@@ -1430,7 +1454,7 @@ impl Outbox {
     /// writer. Later calls on any clone fail with [`OutboxError::Closed`].
     pub async fn shutdown(&self) -> Result<(), OutboxError> {
         let tx = match &self.backend {
-            Backend::Sqlite(tx) => tx,
+            Backend::Sqlite(tx, _) => tx,
             Backend::Postgres(pg) => {
                 pg.shutdown().await;
                 return Ok(());
@@ -1473,16 +1497,34 @@ impl Outbox {
         self.shared.fail_commits.store(fail, Ordering::Relaxed);
     }
 
-    /// The writer's counters so far.
     /// The commits that changed the SQLite outbox since it opened, each one WAL fsync;
     /// `None` on PostgreSQL, whose commits are the server's to count.
     pub fn synced_commits(&self) -> Option<u64> {
         match self.backend {
-            Backend::Sqlite(_) => Some(self.shared.stats.synced_commits.load(Ordering::Relaxed)),
+            Backend::Sqlite(..) => Some(self.shared.stats.synced_commits.load(Ordering::Relaxed)),
             Backend::Postgres(_) => None,
         }
     }
 
+    /// The SQLite outbox's WAL now; `None` on PostgreSQL. Reads the file's size (a
+    /// `stat`), so it is for scrapes, not for every request.
+    pub fn wal_stats(&self) -> Option<WalStats> {
+        let Backend::Sqlite(_, wal) = &self.backend else {
+            return None;
+        };
+        let s = &self.shared.stats;
+        let seconds = |micros: &AtomicU64| micros.load(Ordering::Relaxed) as f64 / 1e6;
+        Some(WalStats {
+            // No file (yet, or after an orderly close) is an empty WAL.
+            bytes: std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0),
+            truncates: s.checkpoints.load(Ordering::Relaxed),
+            truncate_seconds: seconds(&s.truncate_micros),
+            longest_truncate_seconds: seconds(&s.longest_truncate_micros),
+            tail_copies: s.tail_copies.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The writer's counters so far.
     pub fn stats(&self) -> OutboxStats {
         let s = &self.shared.stats;
         OutboxStats {
@@ -1502,7 +1544,7 @@ impl Outbox {
         T: Send + 'static,
         F: FnOnce(&mut Ctx<'_>, &mut writer::TookModem) -> writer::Accepted<T> + Send + 'static,
     {
-        let Backend::Sqlite(tx) = &self.backend else {
+        let Backend::Sqlite(tx, _) = &self.backend else {
             return Err(OutboxError::Closed);
         };
         let (reply, answer) = oneshot::channel();
@@ -1522,7 +1564,7 @@ impl Outbox {
         T: Send + 'static,
         F: FnOnce(&mut Ctx<'_>) -> Result<T, OutboxError> + Send + 'static,
     {
-        let Backend::Sqlite(tx) = &self.backend else {
+        let Backend::Sqlite(tx, _) = &self.backend else {
             return Err(OutboxError::Closed);
         };
         let (reply, answer) = oneshot::channel();

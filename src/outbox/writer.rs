@@ -12,7 +12,7 @@
 //! `checkpoint_max_delay` under continuous load, not after every commit.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Instant;
 
@@ -33,17 +33,32 @@ const MAX_BATCH: usize = 4096;
 /// does not wait behind for long.
 const CHECKPOINT_EVERY: u32 = 16;
 
+/// Frames the WAL may hold after the checkpointer's run before the writer copies the tail
+/// itself (4 KiB pages: 2 MiB). A round of `CHECKPOINT_EVERY` commits writes 100-150
+/// frames, so a WAL this long has not started over for several rounds.
+const TAIL_COPY_FRAMES: i64 = 512;
+
 /// Copies the WAL into the database file off the writer's path (issue 12 item 6): the
 /// writer's connection never checkpoints automatically (`wal_autocheckpoint = 0`), so no
 /// commit waits for a thousand pages to be copied and the database file fsync'd. Every
 /// `CHECKPOINT_EVERY` commits the writer nudges this thread, which runs a `PASSIVE`
-/// checkpoint on its own connection: WAL readers and the writer go on meanwhile, and the
-/// writer's next commit starts the WAL over once it is all copied. The writer's own
-/// `TRUNCATE` checkpoints (after redactions, at shutdown) stay as they are.
+/// checkpoint on its own connection: WAL readers and the writer go on meanwhile. The
+/// writer's own `TRUNCATE` checkpoints (after redactions, at shutdown) stay as they are.
+///
+/// SQLite starts the WAL over only when a write transaction begins with every frame
+/// copied. Under continuous load the writer has always committed more while this thread
+/// copied, so the WAL would only grow (to 37-123 MB in the benchmark's runs) until a
+/// `TRUNCATE` freed it all at once with every request waiting, and each commit that grows
+/// the file costs more than one that overwrites it. So when a run leaves more than
+/// `TAIL_COPY_FRAMES` in the WAL, the writer copies the few frames committed since with a
+/// `PASSIVE` checkpoint of its own between two batches, and its next commit starts the WAL
+/// over.
 pub(super) struct Checkpointer {
     nudge: std::sync::mpsc::SyncSender<()>,
     thread: Option<std::thread::JoinHandle<()>>,
     commits: u32,
+    /// Set by the thread when its run left a long WAL; taken by the writer.
+    tail_copy_wanted: Arc<AtomicBool>,
 }
 
 impl Checkpointer {
@@ -56,11 +71,19 @@ impl Checkpointer {
         conn.busy_timeout(std::time::Duration::from_secs(5)).ok()?;
         conn.pragma_update(None, "cache_size", -64).ok()?;
         let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
+        let tail_copy_wanted = Arc::new(AtomicBool::new(false));
+        let wanted = Arc::clone(&tail_copy_wanted);
         let thread = std::thread::Builder::new()
             .name("outbox-checkpoint".to_owned())
             .spawn(move || {
                 while nudged.recv().is_ok() {
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    // (busy, frames in the WAL, frames copied)
+                    let frames = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                        row.get::<_, i64>(1)
+                    });
+                    if frames.is_ok_and(|frames| frames > TAIL_COPY_FRAMES) {
+                        wanted.store(true, Ordering::Relaxed);
+                    }
                 }
             })
             .ok()?;
@@ -68,6 +91,7 @@ impl Checkpointer {
             nudge,
             thread: Some(thread),
             commits: 0,
+            tail_copy_wanted,
         })
     }
 
@@ -78,6 +102,11 @@ impl Checkpointer {
             // A nudge already waiting is enough.
             let _ = self.nudge.try_send(());
         }
+    }
+
+    /// Whether the thread's last run asked the writer to copy the WAL's tail (and clears it).
+    fn take_tail_copy(&self) -> bool {
+        self.tail_copy_wanted.swap(false, Ordering::Relaxed)
     }
 
     /// Stops the thread and closes its connection (before the writer's last checkpoint).
@@ -264,6 +293,7 @@ impl Writer {
             if !jobs.is_empty() {
                 self.run_batch(jobs);
             }
+            self.copy_tail_if_wanted();
             for control in controls {
                 match control {
                     Msg::Checkpoint(reply) => {
@@ -391,12 +421,46 @@ impl Writer {
         }
     }
 
+    /// The tail copy `Checkpointer` describes, between two batches: the frames committed
+    /// since the checkpointer's run, so that the next commit starts the WAL over. A
+    /// checkpointer run under way makes it return at once (busy), and the next run asks
+    /// again.
+    fn copy_tail_if_wanted(&mut self) {
+        if self
+            .checkpointer
+            .as_ref()
+            .is_some_and(Checkpointer::take_tail_copy)
+        {
+            let copied = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                    row.get::<_, i64>(0)
+                });
+            if copied.is_ok_and(|busy| busy == 0) {
+                self.shared
+                    .stats
+                    .tail_copies
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     fn checkpoint(&mut self) -> Result<(), OutboxError> {
         // Returns (busy, frames in the WAL, frames checkpointed); busy means a reader kept
         // part of the WAL alive and the truncation did not happen.
-        let busy: i64 = self
+        let started = Instant::now();
+        let busy = self
             .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let stats = &self.shared.stats;
+        stats.truncate_micros.fetch_add(micros, Ordering::Relaxed);
+        stats
+            .longest_truncate_micros
+            .fetch_max(micros, Ordering::Relaxed);
+        let busy = busy?;
         if busy != 0 {
             return Err(OutboxError::Storage(
                 "the WAL checkpoint was blocked by another reader of the database".to_owned(),
