@@ -476,9 +476,9 @@ async fn accept_latency(floors: &Option<Floors>) {
     let url = service.url();
     warm_up(&client, &url, 32).await;
     let duration = pick(Duration::from_secs(10), Duration::from_secs(3));
-    let wal = WalWatch::start(&service.dir.as_ref().unwrap().path().join("state"));
+    let wal = WalWatch::start(&service);
     let at_1k = open_loop(&client, &url, 1000, duration, 0).await;
-    let wal = wal.finish(service.admin).await;
+    let wal = wal.finish().await;
     let (p50, p99, p999) = (at_1k.p(0.5), at_1k.p(0.99), at_1k.p(0.999));
     let slow = |ms: u64| {
         at_1k
@@ -611,10 +611,10 @@ async fn drain_rate() {
         false,
     )
     .await;
-    let wal = WalWatch::start(&service.dir.as_ref().unwrap().path().join("state"));
+    let wal = WalWatch::start(&service);
     tx.send((service.pid(), service.admin)).unwrap();
     let drained = watcher.await.unwrap();
-    let wal = wal.finish(service.admin).await;
+    let wal = wal.finish().await;
     match drained {
         Some(((t0, c0, threads0), (t1, c1, threads1), commits)) => {
             let span = t1 - t0;
@@ -672,10 +672,12 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 struct WalWatch {
     largest: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
+    admin: SocketAddr,
 }
 
 impl WalWatch {
-    fn start(state_dir: &Path) -> WalWatch {
+    fn start(service: &Service) -> WalWatch {
+        let state_dir = service.dir.as_ref().unwrap().path().join("state");
         let wal = state_dir.join("outbox.sqlite3-wal");
         let largest = Arc::new(AtomicU64::new(0));
         let seen = Arc::clone(&largest);
@@ -687,15 +689,19 @@ impl WalWatch {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         });
-        WalWatch { largest, task }
+        WalWatch {
+            largest,
+            task,
+            admin: service.admin,
+        }
     }
 
     /// Stops watching; the report line: the largest WAL and, where the service has them,
     /// its WAL counters.
-    async fn finish(self, admin: SocketAddr) -> String {
+    async fn finish(self) -> String {
         self.task.abort();
         let largest = self.largest.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0);
-        let text = metrics_text(admin).await.unwrap_or_default();
+        let text = metrics_text(self.admin).await.unwrap_or_default();
         let counters = match (
             metric(&text, "smsbridge_outbox_wal_truncations_total"),
             metric(&text, "smsbridge_outbox_wal_truncation_seconds_total"),

@@ -174,65 +174,49 @@ impl Metrics {
             let _ = writeln!(out, "smsbridge_queue_messages{{state=\"{state}\"}} {value}");
         }
         if let Some(commits) = gauges.outbox_commits {
-            header(
+            sample(
                 &mut out,
                 "smsbridge_outbox_commits_total",
                 "counter",
                 "Transactions that changed the SQLite outbox, each one fsync of its WAL.",
+                commits,
             );
-            let _ = writeln!(out, "smsbridge_outbox_commits_total {commits}");
         }
         if let Some(wal) = gauges.outbox_wal {
-            header(
+            sample(
                 &mut out,
                 "smsbridge_outbox_wal_bytes",
                 "gauge",
                 "Size of the SQLite outbox's write-ahead log file.",
+                wal.bytes,
             );
-            let _ = writeln!(out, "smsbridge_outbox_wal_bytes {}", wal.bytes);
-            header(
+            sample(
                 &mut out,
                 "smsbridge_outbox_wal_truncations_total",
                 "counter",
                 "TRUNCATE checkpoints of the WAL (after redactions), each one waited for by every request behind it.",
+                wal.truncates,
             );
-            let _ = writeln!(
-                out,
-                "smsbridge_outbox_wal_truncations_total {}",
-                wal.truncates
-            );
-            header(
+            sample(
                 &mut out,
                 "smsbridge_outbox_wal_truncation_seconds_total",
                 "counter",
-                "Time spent in those checkpoints.",
+                "Time spent in those checkpoints, blocked attempts included.",
+                wal.truncate_seconds,
             );
-            let _ = writeln!(
-                out,
-                "smsbridge_outbox_wal_truncation_seconds_total {}",
-                wal.truncate_seconds
-            );
-            header(
+            sample(
                 &mut out,
                 "smsbridge_outbox_wal_truncation_longest_seconds",
                 "gauge",
-                "The longest of those checkpoints since the start.",
+                "The longest of those checkpoints (or blocked attempts) since the start.",
+                wal.longest_truncate_seconds,
             );
-            let _ = writeln!(
-                out,
-                "smsbridge_outbox_wal_truncation_longest_seconds {}",
-                wal.longest_truncate_seconds
-            );
-            header(
+            sample(
                 &mut out,
                 "smsbridge_outbox_wal_tail_copies_total",
                 "counter",
                 "PASSIVE checkpoints the writer ran itself so that the WAL could start over.",
-            );
-            let _ = writeln!(
-                out,
-                "smsbridge_outbox_wal_tail_copies_total {}",
-                wal.tail_copies
+                wal.tail_copies,
             );
         }
         header(
@@ -302,23 +286,19 @@ impl Metrics {
                 );
             }
         }
-        header(
+        sample(
             &mut out,
             "smsbridge_fenced_sends_total",
             "counter",
             "Sends stopped before their next part because another box took the message over.",
+            inner.fenced,
         );
-        let _ = writeln!(out, "smsbridge_fenced_sends_total {}", inner.fenced);
-        header(
+        sample(
             &mut out,
             "smsbridge_leases_taken_over_total",
             "counter",
             "Messages this box took over from a box whose lease lapsed.",
-        );
-        let _ = writeln!(
-            out,
-            "smsbridge_leases_taken_over_total {}",
-            inner.taken_over
+            inner.taken_over,
         );
         if !gauges.fleet.is_empty() {
             header(
@@ -378,6 +358,12 @@ fn with_node_label(text: &str, node: &str) -> String {
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A series of one unlabelled sample, with its header.
+fn sample(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    header(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 /// Escapes a label value as the text format requires.

@@ -39,7 +39,8 @@ pub(super) fn mark(db: &Path) {
     }
 }
 
-fn wal(db: &Path) -> PathBuf {
+/// The `-wal` file beside `db`.
+pub(super) fn wal(db: &Path) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push("-wal");
     PathBuf::from(name)

@@ -775,7 +775,7 @@ struct Stats {
     synced_commits: AtomicU64,
     checkpoints: AtomicU64,
     /// Time spent in the writer's `TRUNCATE` checkpoints, every request behind them
-    /// waiting: the sum and the longest one, in microseconds.
+    /// waiting (blocked attempts included): the sum and the longest one, in microseconds.
     truncate_micros: AtomicU64,
     longest_truncate_micros: AtomicU64,
     /// `PASSIVE` checkpoints the writer ran itself to let the WAL start over (see
@@ -791,7 +791,7 @@ pub struct WalStats {
     pub bytes: u64,
     /// `TRUNCATE` checkpoints completed (after redactions, at idle or under load).
     pub truncates: u64,
-    /// Their total and longest duration.
+    /// The total and longest time the writer spent in them, blocked attempts included.
     pub truncate_seconds: f64,
     pub longest_truncate_seconds: f64,
     /// `PASSIVE` checkpoints of the WAL's tail on the writer's own connection.
@@ -872,10 +872,8 @@ impl Outbox {
             .name("outbox-writer".to_owned())
             .spawn(move || writer.run(rx))
             .map_err(|e| open_error(format!("cannot start the writer thread: {e}")))?;
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
         Ok(Outbox {
-            backend: Backend::Sqlite(tx, PathBuf::from(wal)),
+            backend: Backend::Sqlite(tx, clean_stop::wal(path)),
             shared,
         })
     }
