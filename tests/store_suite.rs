@@ -857,6 +857,11 @@ async fn a_lapsed_lease_is_taken_over_and_the_stalled_box_is_fenced() {
     assert_eq!(b.sweep(now()).await.unwrap().taken_over, 0, "idempotent");
 
     // The stalled box wakes up: it can neither continue nor finish.
+    // Connected beforehand, so it asks the moment a's last write returns.
+    let (probe, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let probe_driver = tokio::spawn(connection);
     assert_eq!(
         a.mark_part_sent(partly, 1, 4, now()).await,
         Err(OutboxError::Fenced)
@@ -870,6 +875,20 @@ async fn a_lapsed_lease_is_taken_over_and_the_stalled_box_is_fenced() {
         a.mark_failed(idle, "x", &[], now()).await,
         Err(OutboxError::Fenced)
     );
+    // Its refused writes locked the rows to read their lease; the locks went with the
+    // refusal, or b's SKIP LOCKED claim below would pass the rows by.
+    let locked = probe
+        .query(
+            "SELECT id FROM messages WHERE id = ANY($1) FOR UPDATE NOWAIT",
+            &[&vec![partly.0, recorded.0, idle.0]],
+        )
+        .await;
+    assert!(
+        locked.is_ok(),
+        "a refused write still holds a row lock: {locked:?}"
+    );
+    drop(probe);
+    let _ = probe_driver.await;
     assert!(!a.lease_fresh(partly));
 
     // Every part of `recorded` was accepted: sent, not sent again.

@@ -456,6 +456,33 @@ impl PgStore {
         Ok(self.pool.get().await?)
     }
 
+    /// Runs `body` in a transaction on a pooled connection: commits what it returns `Ok`,
+    /// and rolls an error back before returning it. A transaction that is only dropped
+    /// queues its `ROLLBACK` on the connection without waiting, so its row locks outlive
+    /// the call, and another box's `SKIP LOCKED` claim passes the row by, with nothing to
+    /// wake it again until the next notification.
+    async fn transact<T>(
+        &self,
+        body: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<T, OutboxError>,
+    ) -> Result<T, OutboxError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        match body(&tx).await {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(error) => {
+                // The error that ended the work is the one to report; a connection that
+                // cannot roll back is closed by the server, which releases the locks.
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::debug!(error = %rollback, "rolling back a failed transaction");
+                }
+                Err(error)
+            }
+        }
+    }
+
     fn bump(&self, from: Option<MessageState>, to: MessageState, n: u64) {
         if let Ok(mut counts) = self.shared.counts.lock() {
             if let Some(from) = from {
@@ -539,30 +566,27 @@ impl PgStore {
             return Err(OutboxError::Full { depth });
         }
         let enqueued = self
-            .guard(async {
-                let mut client = self.client().await?;
-                let tx = client.transaction().await?;
+            .guard(self.transact(async |tx| {
                 if let Some((key, _)) = &dedup {
                     exec(
-                        &tx,
+                        tx,
                         "SELECT pg_advisory_xact_lock($1, $2)",
                         &[&LOCK_DEDUP, &lock_key(key)],
                     )
                     .await?;
                     exec(
-                        &tx,
+                        tx,
                         "DELETE FROM dedup WHERE key = $1 AND expires_at <= smsbridge_now_ms()",
                         &[&&key[..]],
                     )
                     .await?;
                     if let Some(row) = query_opt(
-                        &tx,
+                        tx,
                         "SELECT message_id FROM dedup WHERE key = $1",
                         &[&&key[..]],
                     )
                     .await?
                     {
-                        tx.commit().await?;
                         return Ok(Enqueued {
                             id: MessageId(row.get(0)),
                             duplicate: true,
@@ -571,7 +595,7 @@ impl PgStore {
                 }
                 if let Some(rate) = &msg.rate {
                     exec(
-                        &tx,
+                        tx,
                         "SELECT pg_advisory_xact_lock($1, $2)",
                         &[&LOCK_RATE, &lock_key(&rate.key)],
                     )
@@ -579,7 +603,7 @@ impl PgStore {
                 }
                 let ttl = msg.expires_at_ms - msg.created_at_ms;
                 let inserted = query_opt(
-                    &tx,
+                    tx,
                     "INSERT INTO messages (recipient, body, parts, concat_ref, state, created_at,
                                            expires_at, next_attempt_at, signature, plan)
                      VALUES ($1, $2, $3, $4, 'queued', smsbridge_now_ms(),
@@ -598,14 +622,13 @@ impl PgStore {
                 )
                 .await?;
                 let Some(row) = inserted else {
-                    tx.rollback().await?;
                     return Err(OutboxError::Duplicate);
                 };
                 let id = MessageId(row.get(0));
                 if let Some(rate) = &msg.rate {
                     let window = rate.window_ms.max(1);
                     let row = query_one(
-                        &tx,
+                        tx,
                         "SELECT count(*), min(at), smsbridge_now_ms() FROM rate_events
                          WHERE key = $1 AND at > smsbridge_now_ms() - $2",
                         &[&&rate.key[..], &window],
@@ -617,11 +640,10 @@ impl PgStore {
                         let now: i64 = row.get(2);
                         let retry_after_ms =
                             (oldest.unwrap_or(now) + window - now).max(1).unsigned_abs();
-                        tx.rollback().await?;
                         return Err(OutboxError::RateLimited { retry_after_ms });
                     }
                     exec(
-                        &tx,
+                        tx,
                         "INSERT INTO rate_events (key, at, expires_at)
                          VALUES ($1, smsbridge_now_ms(), smsbridge_now_ms() + $2)",
                         &[&&rate.key[..], &window],
@@ -631,22 +653,23 @@ impl PgStore {
                 if let Some((key, until_ms)) = &dedup {
                     let window = until_ms - msg.created_at_ms;
                     exec(
-                        &tx,
+                        tx,
                         "INSERT INTO dedup (key, message_id, expires_at)
                          VALUES ($1, $2, smsbridge_now_ms() + $3)",
                         &[&&key[..], &id.0, &window],
                     )
                     .await?;
                 }
-                exec(&tx, "SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
-                tx.commit().await?;
-                self.bump(None, MessageState::Queued, 1);
+                exec(tx, "SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
                 Ok(Enqueued {
                     id,
                     duplicate: false,
                 })
-            })
+            }))
             .await?;
+        if !enqueued.duplicate {
+            self.bump(None, MessageState::Queued, 1);
+        }
         Ok(enqueued)
     }
 
@@ -897,11 +920,11 @@ impl PgStore {
     ) -> Result<(), OutboxError> {
         let started = Instant::now();
         self.guard(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            let mut row = self.lock_sending(&tx, id).await?;
-            self.record_part(&tx, id, &mut row, part_index, mr).await?;
-            tx.commit().await?;
+            self.transact(async |tx| {
+                let mut row = self.lock_sending(tx, id).await?;
+                self.record_part(tx, id, &mut row, part_index, mr).await
+            })
+            .await?;
             if let Some(token) = self.token(id) {
                 self.confirm(id, token, started);
             }
@@ -954,11 +977,9 @@ impl PgStore {
         concat_ref: u16,
         why: &str,
     ) -> Result<bool, OutboxError> {
-        self.guard(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
+        self.guard(self.transact(async |tx| {
             let row = query_opt(
-                &tx,
+                tx,
                 "SELECT state FROM messages WHERE id = $1 FOR UPDATE",
                 &[&id.0],
             )
@@ -967,41 +988,42 @@ impl PgStore {
             if MessageState::parse(row.get(0))? != MessageState::Queued {
                 return Ok(false);
             }
-            exec(&tx, "DELETE FROM parts WHERE message_id = $1", &[&id.0]).await?;
+            exec(tx, "DELETE FROM parts WHERE message_id = $1", &[&id.0]).await?;
             exec(
-                &tx,
+                tx,
                 "UPDATE messages SET parts_sent = 0, concat_ref = $2, last_error = $3,
                                      modem = NULL, node = NULL
                  WHERE id = $1",
                 &[&id.0, &i32::from(concat_ref), &why],
             )
             .await?;
-            tx.commit().await?;
             Ok(true)
-        })
+        }))
         .await
     }
 
     pub(crate) async fn mark_sent(&self, id: MessageId, mrs: &[u8]) -> Result<(), OutboxError> {
         self.guard(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            let mut row = self.lock_sending(&tx, id).await?;
-            self.record_parts(&tx, id, &mut row, mrs).await?;
-            if row.parts_sent != row.parts {
-                return Err(OutboxError::Invalid(format!(
-                    "message {id} has {} parts but only {} were recorded as sent",
-                    row.parts, row.parts_sent
-                )));
-            }
-            exec(
-                &tx,
-                "UPDATE messages SET sent_at = smsbridge_now_ms() WHERE id = $1",
-                &[&id.0],
-            )
-            .await?;
-            Self::finish(&tx, id, &row.recipient, MessageState::Sent, None).await?;
-            tx.commit().await?;
+            let row = self
+                .transact(async |tx| {
+                    let mut row = self.lock_sending(tx, id).await?;
+                    self.record_parts(tx, id, &mut row, mrs).await?;
+                    if row.parts_sent != row.parts {
+                        return Err(OutboxError::Invalid(format!(
+                            "message {id} has {} parts but only {} were recorded as sent",
+                            row.parts, row.parts_sent
+                        )));
+                    }
+                    exec(
+                        tx,
+                        "UPDATE messages SET sent_at = smsbridge_now_ms() WHERE id = $1",
+                        &[&id.0],
+                    )
+                    .await?;
+                    Self::finish(tx, id, &row.recipient, MessageState::Sent, None).await?;
+                    Ok(row)
+                })
+                .await?;
             self.forget(id);
             self.bump(Some(row.state), MessageState::Sent, 1);
             Ok(())
@@ -1017,38 +1039,41 @@ impl PgStore {
         now_ms: i64,
     ) -> Result<RetryOutcome, OutboxError> {
         self.guard(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            let mut row = self.lock_sending(&tx, id).await?;
-            self.record_parts(&tx, id, &mut row, sent).await?;
-            let outcome = match self.opts.outbox.retry.next_attempt_at(row.attempts, 0) {
-                Some(delay) => {
-                    exec(
-                        &tx,
-                        "UPDATE messages
-                         SET state = 'queued', next_attempt_at = smsbridge_now_ms() + $2,
-                             last_error = $3, lease_owner = NULL, lease_until = NULL
-                         WHERE id = $1",
-                        &[&id.0, &delay, &error],
-                    )
-                    .await?;
-                    // Other boxes' timers learn of the new due time.
-                    exec(&tx, "SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
-                    tx.commit().await?;
-                    self.bump(Some(MessageState::Sending), MessageState::Queued, 1);
-                    RetryOutcome::Scheduled {
-                        at_ms: now_ms.saturating_add(delay),
+            let outcome = self
+                .transact(async |tx| {
+                    let mut row = self.lock_sending(tx, id).await?;
+                    self.record_parts(tx, id, &mut row, sent).await?;
+                    match self.opts.outbox.retry.next_attempt_at(row.attempts, 0) {
+                        Some(delay) => {
+                            exec(
+                                tx,
+                                "UPDATE messages
+                                 SET state = 'queued', next_attempt_at = smsbridge_now_ms() + $2,
+                                     last_error = $3, lease_owner = NULL, lease_until = NULL
+                                 WHERE id = $1",
+                                &[&id.0, &delay, &error],
+                            )
+                            .await?;
+                            // Other boxes' timers learn of the new due time.
+                            exec(tx, "SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
+                            Ok(RetryOutcome::Scheduled {
+                                at_ms: now_ms.saturating_add(delay),
+                            })
+                        }
+                        None => {
+                            let error = format!("gave up after {} attempts: {error}", row.attempts);
+                            let failed = MessageState::Failed;
+                            Self::finish(tx, id, &row.recipient, failed, Some(&error)).await?;
+                            Ok(RetryOutcome::GaveUp)
+                        }
                     }
-                }
-                None => {
-                    let error = format!("gave up after {} attempts: {error}", row.attempts);
-                    Self::finish(&tx, id, &row.recipient, MessageState::Failed, Some(&error))
-                        .await?;
-                    tx.commit().await?;
-                    self.bump(Some(MessageState::Sending), MessageState::Failed, 1);
-                    RetryOutcome::GaveUp
-                }
+                })
+                .await?;
+            let to = match outcome {
+                RetryOutcome::Scheduled { .. } => MessageState::Queued,
+                RetryOutcome::GaveUp => MessageState::Failed,
             };
+            self.bump(Some(MessageState::Sending), to, 1);
             self.forget(id);
             Ok(outcome)
         })
@@ -1063,12 +1088,12 @@ impl PgStore {
         sent: &[u8],
     ) -> Result<(), OutboxError> {
         self.guard(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            let mut row = self.lock_sending(&tx, id).await?;
-            self.record_parts(&tx, id, &mut row, sent).await?;
-            Self::finish(&tx, id, &row.recipient, to, Some(error)).await?;
-            tx.commit().await?;
+            self.transact(async |tx| {
+                let mut row = self.lock_sending(tx, id).await?;
+                self.record_parts(tx, id, &mut row, sent).await?;
+                Self::finish(tx, id, &row.recipient, to, Some(error)).await
+            })
+            .await?;
             self.forget(id);
             self.bump(Some(MessageState::Sending), to, 1);
             Ok(())
@@ -1100,10 +1125,7 @@ impl PgStore {
 
     pub(crate) async fn expire_due(&self) -> Result<Vec<MessageId>, OutboxError> {
         self.guard(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            let ids = self.expire_in(&tx).await?;
-            tx.commit().await?;
+            let ids = self.transact(async |tx| self.expire_in(tx).await).await?;
             self.bump(
                 Some(MessageState::Queued),
                 MessageState::Expired,
@@ -1116,98 +1138,100 @@ impl PgStore {
 
     pub(crate) async fn sweep(&self) -> Result<Swept, OutboxError> {
         self.guard(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            let lapsed = query(
-                &tx,
-                "SELECT id, parts, parts_sent, recipient, lease_owner FROM messages
-                 WHERE state = 'sending' AND lease_until < smsbridge_now_ms()
-                 ORDER BY id FOR UPDATE SKIP LOCKED",
-                &[],
-            )
-            .await?;
-            let mut completed = 0u64;
-            let mut requeued = 0u64;
-            for row in &lapsed {
-                let id = MessageId(row.get(0));
-                let parts: i16 = row.get(1);
-                let parts_sent: i16 = row.get(2);
-                let recipient: String = row.get(3);
-                let owner: Option<String> = row.get(4);
-                let owner = owner.unwrap_or_else(|| "?".to_owned());
-                if parts_sent >= parts {
-                    // The network has every part: only the bookkeeping was cut short.
-                    exec(
-                        &tx,
-                        "UPDATE messages SET sent_at = coalesce(sent_at, smsbridge_now_ms()),
-                                             lease_token = lease_token + 1
-                         WHERE id = $1",
-                        &[&id.0],
-                    )
-                    .await?;
-                    Self::finish(&tx, id, &recipient, MessageState::Sent, None).await?;
-                    completed += 1;
-                } else if parts_sent > 0 {
-                    // Its first parts came from the lapsed box's modem (another sender
-                    // number): a phone cannot join parts of two senders, so all again.
-                    let concat_ref = i32::from(rand::random::<u16>());
-                    exec(&tx, "DELETE FROM parts WHERE message_id = $1", &[&id.0]).await?;
-                    let why = format!(
-                        "box {owner} stopped renewing its lease after {parts_sent} of {parts} \
-                         parts: sent whole again under reference {concat_ref}"
-                    );
-                    exec(
-                        &tx,
-                        "UPDATE messages
-                         SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
-                             parts_sent = 0, concat_ref = $2, last_error = $3,
-                             lease_owner = NULL, lease_until = NULL,
-                             lease_token = lease_token + 1
-                         WHERE id = $1",
-                        &[&id.0, &concat_ref, &why],
-                    )
-                    .await?;
-                    requeued += 1;
-                } else {
-                    exec(
-                        &tx,
-                        "UPDATE messages
-                         SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
-                             lease_owner = NULL, lease_until = NULL,
-                             lease_token = lease_token + 1
-                         WHERE id = $1",
-                        &[&id.0],
-                    )
-                    .await?;
-                    requeued += 1;
+            let (completed, requeued, expired) = self
+                .transact(async |tx| {
+                let lapsed = query(
+                    tx,
+                    "SELECT id, parts, parts_sent, recipient, lease_owner FROM messages
+                     WHERE state = 'sending' AND lease_until < smsbridge_now_ms()
+                     ORDER BY id FOR UPDATE SKIP LOCKED",
+                    &[],
+                )
+                .await?;
+                let mut completed = 0u64;
+                let mut requeued = 0u64;
+                for row in &lapsed {
+                    let id = MessageId(row.get(0));
+                    let parts: i16 = row.get(1);
+                    let parts_sent: i16 = row.get(2);
+                    let recipient: String = row.get(3);
+                    let owner: Option<String> = row.get(4);
+                    let owner = owner.unwrap_or_else(|| "?".to_owned());
+                    if parts_sent >= parts {
+                        // The network has every part: only the bookkeeping was cut short.
+                        exec(
+                            tx,
+                            "UPDATE messages SET sent_at = coalesce(sent_at, smsbridge_now_ms()),
+                                                 lease_token = lease_token + 1
+                             WHERE id = $1",
+                            &[&id.0],
+                        )
+                        .await?;
+                        Self::finish(tx, id, &recipient, MessageState::Sent, None).await?;
+                        completed += 1;
+                    } else if parts_sent > 0 {
+                        // Its first parts came from the lapsed box's modem (another sender
+                        // number): a phone cannot join parts of two senders, so all again.
+                        let concat_ref = i32::from(rand::random::<u16>());
+                        exec(tx, "DELETE FROM parts WHERE message_id = $1", &[&id.0]).await?;
+                        let why = format!(
+                            "box {owner} stopped renewing its lease after {parts_sent} of {parts} \
+                             parts: sent whole again under reference {concat_ref}"
+                        );
+                        exec(
+                            tx,
+                            "UPDATE messages
+                             SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
+                                 parts_sent = 0, concat_ref = $2, last_error = $3,
+                                 lease_owner = NULL, lease_until = NULL,
+                                 lease_token = lease_token + 1
+                             WHERE id = $1",
+                            &[&id.0, &concat_ref, &why],
+                        )
+                        .await?;
+                        requeued += 1;
+                    } else {
+                        exec(
+                            tx,
+                            "UPDATE messages
+                             SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
+                                 lease_owner = NULL, lease_until = NULL,
+                                 lease_token = lease_token + 1
+                             WHERE id = $1",
+                            &[&id.0],
+                        )
+                        .await?;
+                        requeued += 1;
+                    }
                 }
-            }
-            let expired = self.expire_in(&tx).await?;
-            let cleanup: bool = query_one(
-                &tx,
-                "SELECT pg_try_advisory_xact_lock($1)",
-                &[&LOCK_CLEANUP],
-            )
-            .await?
-            .get(0);
-            if cleanup {
-                exec(
-                    &tx,
-                    "DELETE FROM dedup WHERE expires_at <= smsbridge_now_ms()",
-                    &[],
+                let expired = self.expire_in(tx).await?;
+                let cleanup: bool = query_one(
+                    tx,
+                    "SELECT pg_try_advisory_xact_lock($1)",
+                    &[&LOCK_CLEANUP],
                 )
+                .await?
+                .get(0);
+                if cleanup {
+                    exec(
+                        tx,
+                        "DELETE FROM dedup WHERE expires_at <= smsbridge_now_ms()",
+                        &[],
+                    )
+                    .await?;
+                    exec(
+                        tx,
+                        "DELETE FROM rate_events WHERE expires_at <= smsbridge_now_ms()",
+                        &[],
+                    )
+                    .await?;
+                }
+                if requeued > 0 {
+                    exec(tx, "SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
+                }
+                    Ok((completed, requeued, expired))
+                })
                 .await?;
-                exec(
-                    &tx,
-                    "DELETE FROM rate_events WHERE expires_at <= smsbridge_now_ms()",
-                    &[],
-                )
-                .await?;
-            }
-            if requeued > 0 {
-                exec(&tx, "SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
-            }
-            tx.commit().await?;
             self.bump(Some(MessageState::Sending), MessageState::Sent, completed);
             self.bump(Some(MessageState::Sending), MessageState::Queued, requeued);
             self.bump(
@@ -1230,50 +1254,53 @@ impl PgStore {
     /// At start: this box's own messages left `sending` by its previous run.
     pub(crate) async fn recover(&self) -> Result<Recovered, OutboxError> {
         self.guard(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            let rows = query(
-                &tx,
-                "SELECT id, parts, parts_sent, recipient FROM messages
-                 WHERE state = 'sending' AND lease_owner = $1 ORDER BY id FOR UPDATE",
-                &[&self.opts.node],
-            )
-            .await?;
-            let mut completed = 0u64;
-            let mut requeued = 0u64;
-            for row in &rows {
-                let id = MessageId(row.get(0));
-                let parts: i16 = row.get(1);
-                let parts_sent: i16 = row.get(2);
-                if parts_sent >= parts {
-                    exec(
-                        &tx,
-                        "UPDATE messages SET sent_at = coalesce(sent_at, smsbridge_now_ms())
-                         WHERE id = $1",
-                        &[&id.0],
+            let (completed, requeued) = self
+                .transact(async |tx| {
+                    let rows = query(
+                        tx,
+                        "SELECT id, parts, parts_sent, recipient FROM messages
+                     WHERE state = 'sending' AND lease_owner = $1 ORDER BY id FOR UPDATE",
+                        &[&self.opts.node],
                     )
                     .await?;
-                    Self::finish(&tx, id, row.get(3), MessageState::Sent, None).await?;
-                    completed += 1;
-                } else {
-                    // Same box, same modems: the recorded parts stand, as on SQLite.
-                    exec(
-                        &tx,
-                        "UPDATE messages
-                         SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
-                             lease_owner = NULL, lease_until = NULL,
-                             lease_token = lease_token + 1
-                         WHERE id = $1",
-                        &[&id.0],
-                    )
-                    .await?;
-                    requeued += 1;
-                }
-            }
-            if requeued > 0 {
-                exec(&tx, "SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
-            }
-            tx.commit().await?;
+                    let mut completed = 0u64;
+                    let mut requeued = 0u64;
+                    for row in &rows {
+                        let id = MessageId(row.get(0));
+                        let parts: i16 = row.get(1);
+                        let parts_sent: i16 = row.get(2);
+                        if parts_sent >= parts {
+                            exec(
+                            tx,
+                            "UPDATE messages SET sent_at = coalesce(sent_at, smsbridge_now_ms())
+                             WHERE id = $1",
+                            &[&id.0],
+                        )
+                        .await?;
+                            Self::finish(tx, id, row.get(3), MessageState::Sent, None).await?;
+                            completed += 1;
+                        } else {
+                            // Same box, same modems: the recorded parts stand, as on SQLite.
+                            exec(
+                                tx,
+                                "UPDATE messages
+                             SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
+                                 lease_owner = NULL, lease_until = NULL,
+                                 lease_token = lease_token + 1
+                             WHERE id = $1",
+                                &[&id.0],
+                            )
+                            .await?;
+                            requeued += 1;
+                        }
+                    }
+                    if requeued > 0 {
+                        exec(tx, "SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
+                    }
+                    Ok((completed, requeued))
+                })
+                .await?;
+            let client = self.client().await?;
             let counts = load_counts(&client).await?;
             if let Ok(mut c) = self.shared.counts.lock() {
                 *c = counts;
