@@ -195,6 +195,16 @@ fn ratio(a: f64, b: f64) -> String {
 struct Latencies {
     sorted: Vec<Duration>,
     accepted: usize,
+    /// Each request's start on the monotonic clock (ns) and its latency, in sending order;
+    /// filled by [`open_loop`] only.
+    stamped: Vec<(u64, Duration)>,
+}
+
+/// The monotonic clock in ns: the clock `perf record -k CLOCK_MONOTONIC` stamps its events
+/// with, so that a slow request can be found in a scheduling profile of the same run.
+fn monotonic_ns() -> u64 {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+    now.tv_sec() as u64 * 1_000_000_000 + now.tv_nsec() as u64
 }
 
 impl Latencies {
@@ -228,18 +238,26 @@ async fn open_loop(
         let url = url.to_owned();
         let n = offset + i;
         tasks.push(tokio::spawn(async move {
-            post(&client, &url, &uk_number(n), n).await
+            let at = monotonic_ns();
+            let (status, latency) = post(&client, &url, &uk_number(n), n).await;
+            (status, latency, at)
         }));
     }
     let mut sorted = Vec::with_capacity(total);
+    let mut stamped = Vec::with_capacity(total);
     let mut accepted = 0;
     for task in tasks {
-        let (status, latency) = task.await.unwrap();
+        let (status, latency, at) = task.await.unwrap();
         accepted += usize::from(status == 202);
         sorted.push(latency);
+        stamped.push((at, latency));
     }
     sorted.sort();
-    Latencies { sorted, accepted }
+    Latencies {
+        sorted,
+        accepted,
+        stamped,
+    }
 }
 
 /// Warms up `parallel` keep-alive connections.
@@ -334,6 +352,7 @@ fn fsync_floor(dir: &Path, samples: usize, gap: Duration) -> Latencies {
     Latencies {
         sorted,
         accepted: samples,
+        stamped: Vec::new(),
     }
 }
 
@@ -357,7 +376,11 @@ async fn paced(client: &reqwest::Client, url: &str, samples: usize) -> Latencies
         sorted.push(latency);
     }
     sorted.sort();
-    Latencies { sorted, accepted }
+    Latencies {
+        sorted,
+        accepted,
+        stamped: Vec::new(),
+    }
 }
 
 async fn floors() -> Floors {
@@ -508,6 +531,19 @@ async fn accept_latency(floors: &Option<Floors>) {
         at_1k.sorted.len(),
     );
     println!("  over 5 ms: {}, over 20 ms: {}; {wal}", slow(5), slow(20));
+    // For a scheduling profile of this run (scripts/profile-accept-tails): every request's
+    // start on the monotonic clock and its latency, and the service's and the benchmark's process ids.
+    if let Some(path) = std::env::var_os("SMSBRIDGE_BENCH_REQUEST_LOG") {
+        let mut log = format!(
+            "# service pid {} benchmark pid {}\n",
+            service.pid(),
+            std::process::id()
+        );
+        for (at, latency) in &at_1k.stamped {
+            log.push_str(&format!("{at} {}\n", latency.as_nanos()));
+        }
+        std::fs::write(&path, log).unwrap();
+    }
     // The highest rate whose p99 stays at or under 5 ms.
     let mut best = None;
     let mut offset = 200_000;
