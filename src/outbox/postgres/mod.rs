@@ -1140,95 +1140,95 @@ impl PgStore {
         self.guard(async {
             let (completed, requeued, expired) = self
                 .transact(async |tx| {
-                let lapsed = query(
-                    tx,
-                    "SELECT id, parts, parts_sent, recipient, lease_owner FROM messages
-                     WHERE state = 'sending' AND lease_until < smsbridge_now_ms()
-                     ORDER BY id FOR UPDATE SKIP LOCKED",
-                    &[],
-                )
-                .await?;
-                let mut completed = 0u64;
-                let mut requeued = 0u64;
-                for row in &lapsed {
-                    let id = MessageId(row.get(0));
-                    let parts: i16 = row.get(1);
-                    let parts_sent: i16 = row.get(2);
-                    let recipient: String = row.get(3);
-                    let owner: Option<String> = row.get(4);
-                    let owner = owner.unwrap_or_else(|| "?".to_owned());
-                    if parts_sent >= parts {
-                        // The network has every part: only the bookkeeping was cut short.
-                        exec(
-                            tx,
-                            "UPDATE messages SET sent_at = coalesce(sent_at, smsbridge_now_ms()),
-                                                 lease_token = lease_token + 1
-                             WHERE id = $1",
-                            &[&id.0],
-                        )
-                        .await?;
-                        Self::finish(tx, id, &recipient, MessageState::Sent, None).await?;
-                        completed += 1;
-                    } else if parts_sent > 0 {
-                        // Its first parts came from the lapsed box's modem (another sender
-                        // number): a phone cannot join parts of two senders, so all again.
-                        let concat_ref = i32::from(rand::random::<u16>());
-                        exec(tx, "DELETE FROM parts WHERE message_id = $1", &[&id.0]).await?;
-                        let why = format!(
-                            "box {owner} stopped renewing its lease after {parts_sent} of {parts} \
-                             parts: sent whole again under reference {concat_ref}"
-                        );
-                        exec(
-                            tx,
-                            "UPDATE messages
-                             SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
-                                 parts_sent = 0, concat_ref = $2, last_error = $3,
-                                 lease_owner = NULL, lease_until = NULL,
-                                 lease_token = lease_token + 1
-                             WHERE id = $1",
-                            &[&id.0, &concat_ref, &why],
-                        )
-                        .await?;
-                        requeued += 1;
-                    } else {
-                        exec(
-                            tx,
-                            "UPDATE messages
-                             SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
-                                 lease_owner = NULL, lease_until = NULL,
-                                 lease_token = lease_token + 1
-                             WHERE id = $1",
-                            &[&id.0],
-                        )
-                        .await?;
-                        requeued += 1;
+                    let lapsed = query(
+                        tx,
+                        "SELECT id, parts, parts_sent, recipient, lease_owner FROM messages
+                         WHERE state = 'sending' AND lease_until < smsbridge_now_ms()
+                         ORDER BY id FOR UPDATE SKIP LOCKED",
+                        &[],
+                    )
+                    .await?;
+                    let mut completed = 0u64;
+                    let mut requeued = 0u64;
+                    for row in &lapsed {
+                        let id = MessageId(row.get(0));
+                        let parts: i16 = row.get(1);
+                        let parts_sent: i16 = row.get(2);
+                        let recipient: String = row.get(3);
+                        let owner: Option<String> = row.get(4);
+                        let owner = owner.unwrap_or_else(|| "?".to_owned());
+                        if parts_sent >= parts {
+                            // The network has every part: only the bookkeeping was cut short.
+                            exec(
+                                tx,
+                                "UPDATE messages SET sent_at = coalesce(sent_at, smsbridge_now_ms()),
+                                                     lease_token = lease_token + 1
+                                 WHERE id = $1",
+                                &[&id.0],
+                            )
+                            .await?;
+                            Self::finish(tx, id, &recipient, MessageState::Sent, None).await?;
+                            completed += 1;
+                        } else if parts_sent > 0 {
+                            // Its first parts came from the lapsed box's modem (another sender
+                            // number): a phone cannot join parts of two senders, so all again.
+                            let concat_ref = i32::from(rand::random::<u16>());
+                            exec(tx, "DELETE FROM parts WHERE message_id = $1", &[&id.0]).await?;
+                            let why = format!(
+                                "box {owner} stopped renewing its lease after {parts_sent} of {parts} \
+                                 parts: sent whole again under reference {concat_ref}"
+                            );
+                            exec(
+                                tx,
+                                "UPDATE messages
+                                 SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
+                                     parts_sent = 0, concat_ref = $2, last_error = $3,
+                                     lease_owner = NULL, lease_until = NULL,
+                                     lease_token = lease_token + 1
+                                 WHERE id = $1",
+                                &[&id.0, &concat_ref, &why],
+                            )
+                            .await?;
+                            requeued += 1;
+                        } else {
+                            exec(
+                                tx,
+                                "UPDATE messages
+                                 SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
+                                     lease_owner = NULL, lease_until = NULL,
+                                     lease_token = lease_token + 1
+                                 WHERE id = $1",
+                                &[&id.0],
+                            )
+                            .await?;
+                            requeued += 1;
+                        }
                     }
-                }
-                let expired = self.expire_in(tx).await?;
-                let cleanup: bool = query_one(
-                    tx,
-                    "SELECT pg_try_advisory_xact_lock($1)",
-                    &[&LOCK_CLEANUP],
-                )
-                .await?
-                .get(0);
-                if cleanup {
-                    exec(
+                    let expired = self.expire_in(tx).await?;
+                    let cleanup: bool = query_one(
                         tx,
-                        "DELETE FROM dedup WHERE expires_at <= smsbridge_now_ms()",
-                        &[],
+                        "SELECT pg_try_advisory_xact_lock($1)",
+                        &[&LOCK_CLEANUP],
                     )
-                    .await?;
-                    exec(
-                        tx,
-                        "DELETE FROM rate_events WHERE expires_at <= smsbridge_now_ms()",
-                        &[],
-                    )
-                    .await?;
-                }
-                if requeued > 0 {
-                    exec(tx, "SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
-                }
+                    .await?
+                    .get(0);
+                    if cleanup {
+                        exec(
+                            tx,
+                            "DELETE FROM dedup WHERE expires_at <= smsbridge_now_ms()",
+                            &[],
+                        )
+                        .await?;
+                        exec(
+                            tx,
+                            "DELETE FROM rate_events WHERE expires_at <= smsbridge_now_ms()",
+                            &[],
+                        )
+                        .await?;
+                    }
+                    if requeued > 0 {
+                        exec(tx, "SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
+                    }
                     Ok((completed, requeued, expired))
                 })
                 .await?;
@@ -1259,7 +1259,7 @@ impl PgStore {
                     let rows = query(
                         tx,
                         "SELECT id, parts, parts_sent, recipient FROM messages
-                     WHERE state = 'sending' AND lease_owner = $1 ORDER BY id FOR UPDATE",
+                         WHERE state = 'sending' AND lease_owner = $1 ORDER BY id FOR UPDATE",
                         &[&self.opts.node],
                     )
                     .await?;
@@ -1271,12 +1271,12 @@ impl PgStore {
                         let parts_sent: i16 = row.get(2);
                         if parts_sent >= parts {
                             exec(
-                            tx,
-                            "UPDATE messages SET sent_at = coalesce(sent_at, smsbridge_now_ms())
-                             WHERE id = $1",
-                            &[&id.0],
-                        )
-                        .await?;
+                                tx,
+                                "UPDATE messages SET sent_at = coalesce(sent_at, smsbridge_now_ms())
+                                 WHERE id = $1",
+                                &[&id.0],
+                            )
+                            .await?;
                             Self::finish(tx, id, row.get(3), MessageState::Sent, None).await?;
                             completed += 1;
                         } else {
@@ -1284,10 +1284,10 @@ impl PgStore {
                             exec(
                                 tx,
                                 "UPDATE messages
-                             SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
-                                 lease_owner = NULL, lease_until = NULL,
-                                 lease_token = lease_token + 1
-                             WHERE id = $1",
+                                 SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
+                                     lease_owner = NULL, lease_until = NULL,
+                                     lease_token = lease_token + 1
+                                 WHERE id = $1",
                                 &[&id.0],
                             )
                             .await?;
