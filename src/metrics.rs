@@ -218,6 +218,14 @@ impl Metrics {
                 "PASSIVE checkpoints the writer ran itself so that the WAL could start over.",
                 wal.tail_copies,
             );
+            histogram(
+                &mut out,
+                "smsbridge_outbox_commit_seconds",
+                "Time of each commit that changed the SQLite outbox (its WAL frames and fsync); every request behind it waits for it.",
+                (&crate::outbox::COMMIT_BUCKETS, &wal.commit_buckets),
+                wal.commits,
+                wal.commit_seconds,
+            );
         }
         header(
             &mut out,
@@ -232,29 +240,14 @@ impl Metrics {
                 "smsbridge_sends_total{{modem=\"{modem}\",outcome=\"{outcome}\"}} {value}"
             );
         }
-        header(
+        histogram(
             &mut out,
             "smsbridge_send_latency_seconds",
-            "histogram",
             "Time from acceptance to the network's acknowledgement of the last part.",
+            (&LATENCY_BUCKETS, &inner.latency_buckets),
+            inner.latency_count,
+            inner.latency_sum,
         );
-        for (bound, count) in LATENCY_BUCKETS.iter().zip(inner.latency_buckets) {
-            let _ = writeln!(
-                out,
-                "smsbridge_send_latency_seconds_bucket{{le=\"{bound}\"}} {count}"
-            );
-        }
-        let count = inner.latency_count;
-        let _ = writeln!(
-            out,
-            "smsbridge_send_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            out,
-            "smsbridge_send_latency_seconds_sum {}",
-            inner.latency_sum
-        );
-        let _ = writeln!(out, "smsbridge_send_latency_seconds_count {count}");
         header(
             &mut out,
             "smsbridge_modem_state",
@@ -360,6 +353,24 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+/// A histogram's series: `buckets` are the bounds and the cumulative counts under them.
+fn histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    buckets: (&[f64], &[u64]),
+    count: u64,
+    sum: f64,
+) {
+    header(out, name, "histogram", help);
+    for (bound, under) in buckets.0.iter().zip(buckets.1) {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {under}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum {sum}");
+    let _ = writeln!(out, "{name}_count {count}");
+}
+
 /// A series of one unlabelled sample, with its header.
 fn sample(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
     header(out, name, kind, help);
@@ -401,6 +412,9 @@ mod tests {
                 truncate_seconds: 0.0315,
                 longest_truncate_seconds: 0.029,
                 tail_copies: 5,
+                commit_buckets: [3, 9, 10, 10, 11, 11, 11, 11, 11, 11],
+                commits: 12,
+                commit_seconds: 0.0425,
             }),
         };
         let text = metrics.render(&gauges);
@@ -411,6 +425,13 @@ mod tests {
             "smsbridge_outbox_wal_truncation_seconds_total 0.0315",
             "smsbridge_outbox_wal_truncation_longest_seconds 0.029",
             "smsbridge_outbox_wal_tail_copies_total 5",
+            "# TYPE smsbridge_outbox_commit_seconds histogram",
+            "smsbridge_outbox_commit_seconds_bucket{le=\"0.0005\"} 3",
+            "smsbridge_outbox_commit_seconds_bucket{le=\"0.005\"} 10",
+            "smsbridge_outbox_commit_seconds_bucket{le=\"1\"} 11",
+            "smsbridge_outbox_commit_seconds_bucket{le=\"+Inf\"} 12",
+            "smsbridge_outbox_commit_seconds_sum 0.0425",
+            "smsbridge_outbox_commit_seconds_count 12",
             "smsbridge_requests_total{outcome=\"accepted\"} 2",
             "smsbridge_requests_total{outcome=\"unauthorized\"} 1",
             "smsbridge_queue_messages{state=\"queued\"} 3",

@@ -1696,6 +1696,40 @@ async fn wal_stats_report_the_log_and_its_truncations() {
     assert!(after.truncate_seconds >= after.longest_truncate_seconds);
 }
 
+/// Every commit that wrote is timed once: the histogram's count is the synced commits, its
+/// cumulative buckets never fall or exceed the count, and a lookup that changes nothing
+/// adds no sample.
+#[tokio::test]
+async fn each_commit_that_wrote_is_timed_in_the_commit_histogram() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open(&db_path(&dir));
+    let start = outbox.wal_stats().unwrap();
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        // One at a time, so each is its own commit.
+        let id = outbox
+            .enqueue(message(US, &format!("code {i}"), 1, None))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let stats = outbox.wal_stats().unwrap();
+    assert_eq!(stats.commits - start.commits, 25, "{stats:?}");
+    assert_eq!(Some(stats.commits), outbox.synced_commits());
+    assert!(
+        stats.commit_buckets.windows(2).all(|w| w[0] <= w[1]),
+        "cumulative: {stats:?}"
+    );
+    assert!(stats.commit_buckets.last().unwrap() <= &stats.commits);
+    // Each was timed (the bucket placement is the unit test's, `outbox::tests`).
+    assert!(stats.commit_seconds > start.commit_seconds, "{stats:?}");
+    // Reads change nothing: no commit that wrote, no sample.
+    for id in &ids {
+        outbox.message(*id).await.unwrap().unwrap();
+    }
+    assert_eq!(outbox.wal_stats().unwrap().commits, stats.commits);
+}
+
 /// Under continuous load the checkpointer alone never lets the WAL start over (the writer
 /// has always committed more while it copied); the writer's tail copies keep it short.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -584,6 +584,18 @@ async fn the_admin_listener_reports_health_metrics_and_status() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no commit counter in\n{metrics}"));
     assert!(commits >= 2, "{commits} commits for an accept and its send");
+    // Each of them timed: the histogram's count is the commit counter (one scrape).
+    let timed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("smsbridge_outbox_commit_seconds_count "))
+        .unwrap_or_else(|| panic!("no commit histogram in\n{metrics}"));
+    assert_eq!(timed, commits.to_string(), "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("smsbridge_outbox_commit_seconds_bucket{le=\"0.0005\"} ")),
+        "{metrics}"
+    );
     let status: serde_json::Value = get("/api/status").await.json().await.unwrap();
     assert_eq!(status["queue"]["sent"], 1);
     assert_eq!(status["recent_messages"][0]["to"], "+44********56");

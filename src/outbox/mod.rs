@@ -781,6 +781,28 @@ struct Stats {
     /// `PASSIVE` checkpoints the writer ran itself to let the WAL start over (see
     /// `writer::Checkpointer`).
     tail_copies: AtomicU64,
+    /// How long the commits that wrote took (the WAL's frames and their fsync): per
+    /// bucket of [`COMMIT_BUCKETS`] (not cumulative), the rest above the last bound, and
+    /// the sum in microseconds. The count is `synced_commits`.
+    commit_buckets: [AtomicU64; COMMIT_BUCKETS.len()],
+    commit_micros: AtomicU64,
+}
+
+/// Upper bounds, in seconds, of the commit-time histogram: from a quiet SSD's fsync to an
+/// SD card stalling the whole outbox (every request behind a commit waits for it).
+pub const COMMIT_BUCKETS: [f64; 10] = [
+    0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
+];
+
+impl Stats {
+    fn commit_took(&self, took: std::time::Duration) {
+        let seconds = took.as_secs_f64();
+        if let Some(i) = COMMIT_BUCKETS.iter().position(|bound| seconds <= *bound) {
+            self.commit_buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.commit_micros.fetch_add(micros, Ordering::Relaxed);
+    }
 }
 
 /// The SQLite outbox's write-ahead log, for `/metrics`: how large it is and what keeping it
@@ -796,6 +818,20 @@ pub struct WalStats {
     pub longest_truncate_seconds: f64,
     /// `PASSIVE` checkpoints of the WAL's tail on the writer's own connection.
     pub tail_copies: u64,
+    /// The commits that wrote, by how long each took ([`COMMIT_BUCKETS`], cumulative as
+    /// Prometheus has them), how many in all, and their total time.
+    pub commit_buckets: [u64; COMMIT_BUCKETS.len()],
+    pub commits: u64,
+    pub commit_seconds: f64,
+}
+
+/// Running totals of per-bucket counts, each read once.
+fn cumulative<const N: usize>(buckets: &[AtomicU64; N]) -> [u64; N] {
+    let mut total = 0;
+    std::array::from_fn(|i| {
+        total += buckets[i].load(Ordering::Relaxed);
+        total
+    })
 }
 
 /// In an accept's transaction: takes the first offered idle modem, if any, for the new
@@ -1512,6 +1548,9 @@ impl Outbox {
         };
         let s = &self.shared.stats;
         let seconds = |micros: &AtomicU64| micros.load(Ordering::Relaxed) as f64 / 1e6;
+        // The buckets before the count (the writer counts first), so none exceeds it.
+        let commit_buckets = cumulative(&s.commit_buckets);
+        let commit_seconds = seconds(&s.commit_micros);
         Some(WalStats {
             // No file (yet, or after an orderly close) is an empty WAL.
             bytes: std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0),
@@ -1519,6 +1558,9 @@ impl Outbox {
             truncate_seconds: seconds(&s.truncate_micros),
             longest_truncate_seconds: seconds(&s.longest_truncate_micros),
             tail_copies: s.tail_copies.load(Ordering::Relaxed),
+            commit_buckets,
+            commits: s.synced_commits.load(Ordering::Relaxed),
+            commit_seconds,
         })
     }
 
@@ -1570,5 +1612,28 @@ impl Outbox {
             .map_err(|_| OutboxError::Closed)?;
         self.shared.stats.submitted.fetch_add(1, Ordering::Relaxed);
         answer.await.map_err(|_| OutboxError::Closed)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_commit_lands_in_the_first_bucket_that_holds_it_and_the_slowest_in_none() {
+        let stats = Stats::default();
+        for micros in [300, 500, 700, 3_000, 2_000_000] {
+            stats.commit_took(Duration::from_micros(micros));
+        }
+        // Bounds 0.5 ms, 1, 2, 5, 10, 20, 50, 100, 250 ms, 1 s; 0.5 ms itself is "≤ 0.5 ms".
+        assert_eq!(
+            cumulative(&stats.commit_buckets),
+            [2, 3, 3, 4, 4, 4, 4, 4, 4, 4]
+        );
+        assert_eq!(
+            stats.commit_micros.load(Ordering::Relaxed),
+            300 + 500 + 700 + 3_000 + 2_000_000
+        );
     }
 }

@@ -393,6 +393,7 @@ impl Writer {
         }
         // A transaction that changed no row writes no WAL frame and syncs nothing.
         let wrote = tx.total_changes() != changes_before;
+        let committing = Instant::now();
         let commit = if shared.fail_commits.load(Ordering::Relaxed) {
             drop(tx);
             Err(OutboxError::Storage("database or disk is full".to_owned()))
@@ -403,7 +404,10 @@ impl Writer {
         if commit.is_ok() {
             shared.stats.commits.fetch_add(1, Ordering::Relaxed);
             if wrote {
+                // Counted before its bucket: a scrape that reads the buckets first never
+                // sees more in them than in the count.
                 shared.stats.synced_commits.fetch_add(1, Ordering::Relaxed);
+                shared.stats.commit_took(committing.elapsed());
             }
             if let Some(checkpointer) = self.checkpointer.as_mut() {
                 checkpointer.committed();
