@@ -46,8 +46,8 @@ pub struct Gauges {
     pub modems: Vec<(String, &'static str, Option<i32>)>,
     /// Fleet mode: every box's name and how long ago it last beat (seconds).
     pub fleet: Vec<(String, f64)>,
-    /// [`crate::outbox::Outbox::synced_commits`]: on SQLite the commits that changed the
-    /// outbox, each one fsync of its WAL (what wears an SD card); `None` on PostgreSQL.
+    /// On SQLite the commits that changed the outbox, each one fsync of its WAL (what
+    /// wears an SD card; [`crate::outbox::WalStats::commits`]); `None` on PostgreSQL.
     pub outbox_commits: Option<u64>,
     /// [`crate::outbox::Outbox::wal_stats`]: the SQLite outbox's WAL; `None` on PostgreSQL.
     pub outbox_wal: Option<crate::outbox::WalStats>,

@@ -1715,7 +1715,6 @@ async fn each_commit_that_wrote_is_timed_in_the_commit_histogram() {
     }
     let stats = outbox.wal_stats().unwrap();
     assert_eq!(stats.commits - start.commits, 25, "{stats:?}");
-    assert_eq!(Some(stats.commits), outbox.synced_commits());
     assert!(
         stats.commit_buckets.windows(2).all(|w| w[0] <= w[1]),
         "cumulative: {stats:?}"

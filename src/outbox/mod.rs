@@ -818,8 +818,9 @@ pub struct WalStats {
     pub longest_truncate_seconds: f64,
     /// `PASSIVE` checkpoints of the WAL's tail on the writer's own connection.
     pub tail_copies: u64,
-    /// The commits that wrote, by how long each took ([`COMMIT_BUCKETS`], cumulative as
-    /// Prometheus has them), how many in all, and their total time.
+    /// The commits that changed the outbox since it opened (each one WAL fsync), by how
+    /// long each took ([`COMMIT_BUCKETS`], cumulative as Prometheus has them), how many in
+    /// all, and their total time.
     pub commit_buckets: [u64; COMMIT_BUCKETS.len()],
     pub commits: u64,
     pub commit_seconds: f64,
@@ -1529,15 +1530,6 @@ impl Outbox {
     #[doc(hidden)]
     pub fn inject_commit_failure(&self, fail: bool) {
         self.shared.fail_commits.store(fail, Ordering::Relaxed);
-    }
-
-    /// The commits that changed the SQLite outbox since it opened, each one WAL fsync;
-    /// `None` on PostgreSQL, whose commits are the server's to count.
-    pub fn synced_commits(&self) -> Option<u64> {
-        match self.backend {
-            Backend::Sqlite(..) => Some(self.shared.stats.synced_commits.load(Ordering::Relaxed)),
-            Backend::Postgres(_) => None,
-        }
     }
 
     /// The SQLite outbox's WAL now; `None` on PostgreSQL. Reads the file's size (a

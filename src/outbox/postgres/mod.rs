@@ -1103,6 +1103,20 @@ impl PgStore {
 
     // ----- sweep, expiry, recovery -----
 
+    /// Queues `id` again, due now, with no lease; the new token fences its last holder.
+    async fn requeue_unleased<C: GenericClient>(tx: &C, id: MessageId) -> Result<(), OutboxError> {
+        exec(
+            tx,
+            "UPDATE messages
+             SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
+                 lease_owner = NULL, lease_until = NULL, lease_token = lease_token + 1
+             WHERE id = $1",
+            &[&id.0],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Expires the queued messages past their TTL inside `tx`; their ids.
     async fn expire_in<C: GenericClient>(&self, tx: &C) -> Result<Vec<MessageId>, OutboxError> {
         let rows = query(
@@ -1191,16 +1205,7 @@ impl PgStore {
                             .await?;
                             requeued += 1;
                         } else {
-                            exec(
-                                tx,
-                                "UPDATE messages
-                                 SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
-                                     lease_owner = NULL, lease_until = NULL,
-                                     lease_token = lease_token + 1
-                                 WHERE id = $1",
-                                &[&id.0],
-                            )
-                            .await?;
+                            Self::requeue_unleased(tx, id).await?;
                             requeued += 1;
                         }
                     }
@@ -1281,16 +1286,7 @@ impl PgStore {
                             completed += 1;
                         } else {
                             // Same box, same modems: the recorded parts stand, as on SQLite.
-                            exec(
-                                tx,
-                                "UPDATE messages
-                                 SET state = 'queued', next_attempt_at = smsbridge_now_ms(),
-                                     lease_owner = NULL, lease_until = NULL,
-                                     lease_token = lease_token + 1
-                                 WHERE id = $1",
-                                &[&id.0],
-                            )
-                            .await?;
+                            Self::requeue_unleased(tx, id).await?;
                             requeued += 1;
                         }
                     }
